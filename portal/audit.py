@@ -1,0 +1,147 @@
+"""Run an audit and build its reports: ``python -m portal.audit``.
+
+Runs the scenarios with pytest (the audit plugin does the work), then renders the Allure report
+as one HTML file and points ``reports/latest`` at the run. Exit status: 0 every evaluated control
+passed, 1 at least one failed, 2 nothing failed but some could not be evaluated, 3 bad profile or
+usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "reports" / "runs"
+LATEST = ROOT / "reports" / "latest"
+ALLURE = ROOT / "node_modules" / ".bin" / "allure"
+MEANING = {0: "compliant", 1: "noncompliant", 2: "inconclusive", 3: "bad profile or usage"}
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m portal.audit",
+        description="Audit a patient portal against the portal-audit controls.",
+        epilog="Arguments after -- go to pytest (e.g. -- -k logout).",
+    )
+    parser.add_argument("--profile", default=str(ROOT / "profiles" / "reference.yaml"))
+    parser.add_argument("--weaken", default="", help="reference portal weakness flags, a,b")
+    parser.add_argument(
+        "-m", dest="markexpr", default="", help="only these controls, e.g. 'session'"
+    )
+    parser.add_argument("--allow-destructive", action="store_true")
+    parser.add_argument("--run-dir", default=None, help="where to write this run's reports")
+    parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
+    parser.add_argument("--no-latest", action="store_true", help="leave reports/latest alone")
+    if "--" in argv:
+        split = argv.index("--")
+        return parser.parse_args(argv[:split]), argv[split + 1 :]
+    return parser.parse_args(argv), []
+
+
+def new_run_dir() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return RUNS / f"{stamp}-{secrets.token_hex(2)}"
+
+
+def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "steps"),
+        "--profile",
+        args.profile,
+        "--audit-dir",
+        str(run_dir),
+        f"--alluredir={run_dir / 'allure-results'}",
+        f"--junitxml={run_dir / 'junit.xml'}",
+        "-o",
+        "junit_suite_name=portal-audit",
+        "-q",
+        "--tb=line",
+    ]
+    if args.weaken:
+        command += ["--weaken", args.weaken]
+    if args.markexpr:
+        command += ["-m", args.markexpr]
+    if args.allow_destructive:
+        command.append("--allow-destructive")
+    return subprocess.call(command + extra, cwd=ROOT)
+
+
+def render_allure(run_dir: Path, title: str) -> str | None:
+    """Render the single-file Allure report; returns a problem description or None."""
+    results = run_dir / "allure-results"
+    if not results.is_dir():
+        return "no Allure results were written"
+    allure = shutil.which("allure", path=str(ALLURE.parent)) or (
+        str(ALLURE) if ALLURE.exists() else None
+    )
+    if allure is None:
+        return "the Allure report CLI is not installed (run `make setup`)"
+    output = run_dir / "allure-report"
+    completed = subprocess.run(
+        [
+            allure,
+            "awesome",
+            str(results),
+            "--output",
+            str(output),
+            "--single-file",
+            "--report-name",
+            title,
+        ],
+        cwd=run_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if completed.returncode != 0 or not (output / "index.html").is_file():
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
+        return "Allure report generation failed: " + " / ".join(tail)
+    return None
+
+
+def point_latest(run_dir: Path) -> None:
+    if LATEST.is_symlink() or LATEST.exists():
+        if LATEST.is_dir() and not LATEST.is_symlink():
+            shutil.rmtree(LATEST)
+        else:
+            LATEST.unlink()
+    LATEST.symlink_to(os.path.relpath(run_dir, LATEST.parent), target_is_directory=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = parse_args(sys.argv[1:] if argv is None else argv)
+    run_dir = Path(args.run_dir).resolve() if args.run_dir else new_run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    status = run_pytest(args, run_dir, extra)
+    if status not in MEANING:
+        # pytest's own statuses: 4 usage error, 5 nothing selected; both are usage problems here.
+        print(f"portal-audit: pytest ended with status {status}; treating it as a usage error")
+        status = 3
+    summary_file = run_dir / "summary.json"
+    if summary_file.is_file():
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        if not args.no_html:
+            problem = render_allure(run_dir, f"portal-audit: {summary['profile']}")
+            if problem:
+                print(f"portal-audit: {problem}", file=sys.stderr)
+        if not args.no_latest:
+            point_latest(run_dir)
+        print(f"portal-audit: {summary['verdict']} ({summary['counts']}); reports in {run_dir}")
+    (run_dir / "exit-status").write_text(f"{status}\n", encoding="utf-8")
+    print(f"portal-audit: exit status {status} ({MEANING[status]})")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

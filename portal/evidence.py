@@ -1,0 +1,131 @@
+"""Evidence: every artifact the suite writes goes through one redactor.
+
+Secrets are the profile's passwords and TOTP secrets plus every session cookie value the run sees.
+Their raw, URL-encoded, JSON-escaped and HTML-escaped spellings are replaced with ``[REDACTED]`` in
+text, in binary files and inside zip archives (Playwright traces), before anything reaches a report.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import threading
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+MASK = "[REDACTED]"
+MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words; no real secret is this short
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str] = ()):
+        self._lock = threading.Lock()
+        self._needles: set[bytes] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        if not secret or len(secret) < MIN_SECRET_LENGTH:
+            return
+        spellings = {
+            secret,
+            quote(secret, safe=""),
+            quote_plus(secret, safe=""),
+            quote(secret),
+            json.dumps(secret)[1:-1],
+            html.escape(secret),
+        }
+        with self._lock:
+            self._needles.update(s.encode("utf-8") for s in spellings if s)
+
+    def __len__(self) -> int:
+        return len(self._needles)
+
+    def _ordered(self) -> list[bytes]:
+        with self._lock:
+            # Longest first, so a secret containing another is masked whole.
+            return sorted(self._needles, key=len, reverse=True)
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        for needle in self._ordered():
+            if needle in data:
+                data = data.replace(needle, MASK.encode())
+        return data
+
+    def redact_text(self, text: str) -> str:
+        return self.redact_bytes(text.encode("utf-8")).decode("utf-8")
+
+    def contains_secret(self, data: bytes) -> bool:
+        return any(needle in data for needle in self._ordered())
+
+    def redact_zip(self, data: bytes) -> bytes:
+        source = zipfile.ZipFile(io.BytesIO(data))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+            for info in source.infolist():
+                content = source.read(info.filename)
+                if content[:4] == b"PK\x03\x04":
+                    content = self.redact_zip(content)
+                else:
+                    content = self.redact_bytes(content)
+                target.writestr(info, content)
+        return out.getvalue()
+
+    def redact_file(self, path: Path) -> None:
+        data = path.read_bytes()
+        redacted = self.redact_zip(data) if data[:4] == b"PK\x03\x04" else self.redact_bytes(data)
+        if redacted != data:
+            path.write_bytes(redacted)
+
+    def redact_tree(self, root: Path) -> int:
+        """Redact every file under root; returns how many files changed."""
+        changed = 0
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            before = path.stat().st_mtime_ns, path.stat().st_size
+            self.redact_file(path)
+            if (path.stat().st_mtime_ns, path.stat().st_size) != before:
+                changed += 1
+        return changed
+
+
+class Evidence:
+    """Attachments for the current scenario, redacted on the way out."""
+
+    def __init__(self, redactor: Redactor, work_dir: Path):
+        self.redactor = redactor
+        self.work_dir = work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+
+    def text(self, name: str, body: str) -> None:
+        import allure
+
+        allure.attach(
+            self.redactor.redact_text(body), name=name, attachment_type=allure.attachment_type.TEXT
+        )
+
+    def json(self, name: str, body: object) -> None:
+        import allure
+
+        text = json.dumps(body, indent=2, sort_keys=True, default=str)
+        allure.attach(
+            self.redactor.redact_text(text), name=name, attachment_type=allure.attachment_type.JSON
+        )
+
+    def file(self, path: Path, name: str, kind: str) -> None:
+        """Attach a file (png, zip trace, har) after redacting it in place."""
+        import allure
+
+        self.redactor.redact_file(path)
+        types = {
+            "png": allure.attachment_type.PNG,
+            "trace": None,
+            "har": allure.attachment_type.JSON,
+        }
+        attachment_type = types.get(kind)
+        if attachment_type is None:
+            allure.attach.file(str(path), name=name, extension="zip")
+        else:
+            allure.attach.file(str(path), name=name, attachment_type=attachment_type)

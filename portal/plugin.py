@@ -1,0 +1,517 @@
+"""The pytest plugin that turns scenario runs into an audit.
+
+It registers every control and area as a marker, loads and validates the profile before any
+browser starts (exit status 3 on a bad profile), starts the bundled reference portal when the
+profile asks for it, provides the browser/driver fixtures, maps each scenario's outcome onto its
+control (passed / failed / inconclusive / skipped), redacts every artifact, and writes
+summary.json and the compliance matrix. Exit status: 0 compliant, 1 noncompliant, 2 inconclusive.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from portal.browser import QUIET_ARGS, TrustError, find_chromium, verified_leaf_spki
+from portal.catalogue import Control, load_catalogue
+from portal.driver import PortalDriver, SignInOutcome, load_driver
+from portal.errors import Inconclusive
+from portal.evidence import Evidence, Redactor
+from portal.profile import Profile, ProfileError, load_profile, read_raw
+from reports.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROFILE = ROOT / "profiles" / "reference.yaml"
+RUNS_DIR = ROOT / "reports" / "runs"
+AUDIT_KEY = pytest.StashKey["AuditRun"]()
+OUTCOME_KEY = pytest.StashKey["ControlResult"]()
+RECORD_KEY = pytest.StashKey["ControlRecord"]()
+EXIT_BAD_PROFILE = 3
+
+# The reference portal's accounts read their passwords from these variables; a run generates
+# fresh random ones so no password is ever stored anywhere.
+REFERENCE_PASSWORD_VARIABLES = ("REFERENCE_PATIENT_PASSWORD", "REFERENCE_PATIENT2_PASSWORD")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("portal-audit", "patient portal audit")
+    group.addoption("--profile", default=str(DEFAULT_PROFILE), help="portal profile (YAML)")
+    group.addoption(
+        "--weaken",
+        default="",
+        help="comma-separated weakness flags of the bundled reference portal to switch on",
+    )
+    group.addoption(
+        "--allow-destructive",
+        action="store_true",
+        help="run destructive controls (only on accounts marked dedicated_test_account)",
+    )
+    group.addoption(
+        "--audit-dir",
+        default=None,
+        help="run directory for summary.json, matrix and evidence (default reports/runs/<time>)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    catalogue = load_catalogue()
+    for control in catalogue.controls:
+        config.addinivalue_line("markers", f"{control.marker}: {control.id}: {control.statement}")
+    for area in catalogue.areas():
+        config.addinivalue_line("markers", f"{area}: controls of the {area} area")
+    config.addinivalue_line("markers", "destructive: changes or locks a dedicated test account")
+    config.addinivalue_line("markers", "slow: needs real waiting (timeouts, lockout periods)")
+
+
+def control_of(item: pytest.Item) -> Control | None:
+    by_marker = load_catalogue().by_marker()
+    for marker in item.iter_markers():
+        if marker.name in by_marker:
+            return by_marker[marker.name]
+    return None
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ControlRecord:
+    """What a scenario measured, filled in by its steps."""
+
+    control: Control
+    measured: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def measure(self, text: str) -> None:
+        if text:
+            self.measured.append(text)
+
+
+@dataclass
+class AuditRun:
+    profile_path: Path
+    profile: Profile
+    redactor: Redactor
+    run_dir: Path
+    weaknesses: list[str]
+    started: str
+    portal: Any = None  # reference_portal.launcher.RunningPortal when the bundled portal runs
+    results: dict[str, ControlResult] = field(default_factory=dict)
+
+    def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
+        applied = {name: self.profile.threshold(name) for name in control.threshold}
+        notes = []
+        for name in applied:
+            if not self.profile.is_default(name):
+                notes.append(f"{name} set by the profile")
+            elif name in control.project_default:
+                notes.append(f"{name} is this project's default; no standard fixes it")
+        if applied and not notes:
+            notes.append("catalogue default")
+        return applied, "; ".join(notes)
+
+    def record(self, result: ControlResult) -> None:
+        existing = self.results.get(result.control_id)
+        self.results[result.control_id] = existing.merge(result) if existing else result
+
+    def stop(self) -> None:
+        if self.portal is not None:
+            self.portal.stop()
+            self.portal = None
+
+
+def _run_dir(config: pytest.Config) -> Path:
+    chosen = config.getoption("audit_dir")
+    if chosen:
+        return Path(chosen).resolve()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return RUNS_DIR / f"{stamp}-{secrets.token_hex(2)}"
+
+
+def _fail_usage(message: str) -> None:
+    sys.stderr.write(f"portal-audit: {message}\n")
+    pytest.exit(message, returncode=EXIT_BAD_PROFILE)
+
+
+def _start_audit(config: pytest.Config) -> AuditRun:
+    profile_path = Path(config.getoption("profile"))
+    weaknesses = [w.strip() for w in config.getoption("weaken").split(",") if w.strip()]
+    try:
+        raw, _ = read_raw(profile_path)
+    except ProfileError as exc:
+        _fail_usage(f"bad profile: {exc}")
+        raise
+    portal = None
+    if raw.get("reference_portal"):
+        portal = _start_reference_portal(weaknesses)
+    elif weaknesses:
+        _fail_usage(f"--weaken applies only to the bundled reference portal, not to {profile_path}")
+    try:
+        profile = load_profile(profile_path)
+    except ProfileError as exc:
+        if portal is not None:
+            portal.stop()
+        _fail_usage(f"bad profile:\n{exc}")
+        raise
+    redactor = Redactor(profile.secrets())
+    for variable in REFERENCE_PASSWORD_VARIABLES:
+        redactor.add(os.environ.get(variable))
+    return AuditRun(
+        profile_path=profile_path,
+        profile=profile,
+        redactor=redactor,
+        run_dir=_run_dir(config),
+        weaknesses=weaknesses,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        portal=portal,
+    )
+
+
+def _start_reference_portal(weaknesses: list[str]) -> Any:
+    from reference_portal import launcher
+    from reference_portal.weaknesses import WEAKNESSES
+
+    known = {w.flag for w in WEAKNESSES}
+    unknown = [w for w in weaknesses if w not in known]
+    if unknown:
+        _fail_usage(f"unknown weakness flag(s) {unknown}; known: {sorted(known)}")
+    for variable in REFERENCE_PASSWORD_VARIABLES:
+        os.environ.setdefault(variable, secrets.token_urlsafe(18))
+    try:
+        portal = launcher.start(weaknesses)
+    except launcher.PortalStartError as exc:
+        _fail_usage(f"the bundled reference portal did not start: {exc}")
+        raise
+    os.environ["REFERENCE_PORTAL_URL"] = portal.https_url
+    os.environ["REFERENCE_PORTAL_HTTP_URL"] = portal.http_url
+    os.environ["REFERENCE_PORTAL_CA"] = str(portal.ca_file)
+    return portal
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if config.option.collectonly:
+        return
+    if not any(control_of(item) for item in session.items):
+        return
+    config.stash[AUDIT_KEY] = _start_audit(config)
+
+
+def _audit(config: pytest.Config) -> AuditRun | None:
+    return config.stash.get(AUDIT_KEY, None)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    run = _audit(item.config)
+    control = control_of(item)
+    if run is None or control is None:
+        return
+    item.stash[RECORD_KEY] = ControlRecord(control)
+    reason = run.profile.out_of_scope.get(control.id)
+    if reason:
+        pytest.skip(f"out of scope for this portal: {reason}")
+    if item.get_closest_marker("destructive"):
+        if not (
+            item.config.getoption("allow_destructive") or run.profile.destructive_checks_allowed
+        ):
+            pytest.skip("destructive check not allowed (use --allow-destructive)")
+        if not run.profile.patient.dedicated_test_account:
+            pytest.skip("destructive check needs an account marked dedicated_test_account")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest) -> None:
+    """Label the scenario's Allure result with its control, area and standards."""
+    import allure
+
+    control = control_of(request.node)
+    run = _audit(request.config)
+    if control is None or run is None:
+        return
+    threshold, note = run.threshold_for(control)
+    allure.dynamic.epic(control.area)
+    allure.dynamic.story(control.id)
+    allure.dynamic.label("control", control.id)
+    for source in control.sources:
+        allure.dynamic.label("standard", source)
+    applied = ", ".join(f"{k} = {v}" for k, v in threshold.items()) or "none"
+    allure.dynamic.description(
+        f"**{control.id}**: {control.statement}\n\n"
+        f"Threshold applied: {applied}{f' ({note})' if note else ''}\n\n"
+        f"Sources: {'; '.join(control.sources) or 'none'}"
+    )
+
+
+def _status_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str, str]:
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return "skipped", reason.removeprefix("Skipped: ")
+    if report.passed:
+        return "passed", ""
+    excinfo = call.excinfo
+    message = ""
+    if excinfo is not None:
+        text = str(excinfo.value).strip()
+        message = text.splitlines()[0] if text else excinfo.typename
+        if isinstance(excinfo.value, AssertionError):
+            return "failed", message
+    return "inconclusive", f"could not be evaluated: {message}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    run = _audit(item.config)
+    if run is None:
+        return
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        report.longrepr = run.redactor.redact_text(str(report.longrepr))
+    report.sections = [(k, run.redactor.redact_text(v)) for k, v in report.sections]
+    control = control_of(item)
+    if control is None:
+        return
+    decisive = report.when == "call" or (report.when == "setup" and not report.passed)
+    if not decisive:
+        return
+    status, reason = _status_of(report, call)
+    record = item.stash.get(RECORD_KEY, None)
+    if status == "passed":
+        reason = (record.reason if record else "") or "requirement met"
+    threshold, note = run.threshold_for(control)
+    result = ControlResult(
+        control_id=control.id,
+        status=status,  # type: ignore[arg-type]
+        reason=run.redactor.redact_text(reason),
+        threshold=threshold,
+        threshold_note=note,
+        measured=run.redactor.redact_text("; ".join(record.measured)) if record else "",
+        scenarios=[item.name],
+    )
+    item.stash[OUTCOME_KEY] = result
+    run.record(result)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run = _audit(session.config)
+    if run is None:
+        return
+    run.stop()
+    catalogue = load_catalogue()
+    summary = build_summary(
+        run.results,
+        catalogue,
+        profile=run.profile.name,
+        target=run.profile.base_url,
+        extra={
+            "profile_file": str(run.profile_path),
+            "started": run.started,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "weaknesses": run.weaknesses,
+        },
+    )
+    write_reports(summary, catalogue, run.run_dir)
+    shutil.rmtree(run.run_dir / "work", ignore_errors=True)
+    run.redactor.redact_tree(run.run_dir)
+    alluredir = session.config.getoption("allure_report_dir", None)
+    if alluredir and not Path(alluredir).resolve().is_relative_to(run.run_dir):
+        run.redactor.redact_tree(Path(alluredir))
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and run.results:
+        session.exitstatus = EXIT_STATUS[verdict(run.results)]
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(f"portal-audit: {summary['verdict']}; summary in {run.run_dir}")
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def audit_run(request: pytest.FixtureRequest) -> AuditRun:
+    run = _audit(request.config)
+    if run is None:
+        raise RuntimeError("portal-audit fixtures are only available to audit scenarios")
+    return run
+
+
+@pytest.fixture(scope="session")
+def profile(audit_run: AuditRun) -> Profile:
+    return audit_run.profile
+
+
+@pytest.fixture(scope="session")
+def redactor(audit_run: AuditRun) -> Redactor:
+    return audit_run.redactor
+
+
+@pytest.fixture(scope="session")
+def driver(audit_run: AuditRun) -> PortalDriver:
+    return load_driver(audit_run.profile, audit_run.redactor)
+
+
+@pytest.fixture
+def control_record(request: pytest.FixtureRequest) -> ControlRecord:
+    record = request.node.stash.get(RECORD_KEY, None)
+    if record is None:
+        raise RuntimeError(f"{request.node.nodeid} is not tagged with a control ID")
+    return record
+
+
+@pytest.fixture
+def evidence(audit_run: AuditRun, request: pytest.FixtureRequest) -> Evidence:
+    return Evidence(audit_run.redactor, audit_run.run_dir / "work" / _safe_name(request.node.name))
+
+
+@pytest.fixture(scope="session")
+def playwright_runtime() -> Iterator[Playwright]:
+    runtime = sync_playwright().start()
+    yield runtime
+    runtime.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_runtime: Playwright, audit_run: AuditRun) -> Iterator[Browser]:
+    """One browser for the whole run; each scenario gets fresh contexts."""
+    profile = audit_run.profile
+    args = list(QUIET_ARGS)
+    if profile.tls.ca_file and profile.base_url.startswith("https:"):
+        try:
+            pin = verified_leaf_spki(
+                profile.tls_host,
+                profile.tls_port,
+                server_name=profile.tls.server_name,
+                ca_file=profile.tls.ca_file,
+                timeout=profile.timeouts.reachability_seconds,
+            )
+        except TrustError as exc:
+            raise Inconclusive(f"cannot trust the portal's certificate: {exc}") from None
+        args.append(f"--ignore-certificate-errors-spki-list={pin}")
+    launched = playwright_runtime.chromium.launch(executable_path=find_chromium(), args=args)
+    yield launched
+    launched.close()
+
+
+class Contexts:
+    """Fresh browser contexts for one scenario, with traces kept when the scenario fails."""
+
+    def __init__(self, browser: Browser, profile: Profile, redactor: Redactor, work_dir: Path):
+        self.browser = browser
+        self.profile = profile
+        self.redactor = redactor
+        self.work_dir = work_dir
+        self.opened: list[BrowserContext] = []
+
+    def new(self, cookies: list[Any] | None = None) -> BrowserContext:
+        context = self.browser.new_context()
+        # Every cookie value any response sets is a secret, including ones replaced or deleted
+        # before the scenario ends, so they are registered as they arrive.
+        context.on("response", self._register_set_cookies)
+        context.set_default_timeout(self.profile.timeouts.navigation_seconds * 1000)
+        context.tracing.start(screenshots=True, snapshots=True)
+        if cookies:
+            context.add_cookies(cookies)
+        self.opened.append(context)
+        return context
+
+    def _register_set_cookies(self, response: Response) -> None:
+        try:
+            headers = response.headers_array()
+        except PlaywrightError:
+            return
+        for header in headers:
+            if header["name"].lower() == "set-cookie":
+                for line in header["value"].split("\n"):
+                    self.redactor.add(line.partition(";")[0].partition("=")[2].strip())
+
+    def new_page(self, cookies: list[Any] | None = None) -> Page:
+        return self.new(cookies).new_page()
+
+    def close(self, keep_evidence: Evidence | None) -> None:
+        for index, context in enumerate(self.opened, start=1):
+            for cookie in context.cookies():
+                self.redactor.add(cookie.get("value"))
+            if keep_evidence is not None:
+                self._keep(context, index, keep_evidence)
+            else:
+                context.tracing.stop()
+            context.close()
+        self.opened.clear()
+
+    def _keep(self, context: BrowserContext, index: int, evidence: Evidence) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        for number, page in enumerate(context.pages, start=1):
+            shot = self.work_dir / f"context{index}-page{number}.png"
+            try:
+                page.screenshot(path=str(shot), mask=[page.locator("input[type=password]")])
+            except Exception:  # noqa: BLE001 - a page that cannot be captured leaves no screenshot
+                continue
+            evidence.file(shot, f"screenshot (browser {index}, page {number})", "png")
+        trace = self.work_dir / f"context{index}-trace.zip"
+        context.tracing.stop(path=str(trace))
+        evidence.file(trace, f"Playwright trace (browser {index})", "trace")
+
+
+@pytest.fixture
+def contexts(
+    browser: Browser, audit_run: AuditRun, evidence: Evidence, request: pytest.FixtureRequest
+) -> Iterator[Contexts]:
+    opened = Contexts(browser, audit_run.profile, audit_run.redactor, evidence.work_dir)
+    yield opened
+    result = request.node.stash.get(OUTCOME_KEY, None)
+    failed = result is None or result.status in ("failed", "inconclusive")
+    opened.close(evidence if failed else None)
+
+
+@pytest.fixture
+def page(contexts: Contexts) -> Page:
+    return contexts.new_page()
+
+
+@dataclass(frozen=True)
+class Preflight:
+    outcome: SignInOutcome
+    signed_out: bool
+
+
+@pytest.fixture(scope="session")
+def preflight(browser: Browser, audit_run: AuditRun, driver: PortalDriver) -> Preflight:
+    """Sign in and out once; every browser scenario relies on this having worked."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        outcome = driver.sign_in(page, audit_run.profile.patient)
+        signed_out = False
+        if outcome.signed_in:
+            driver.sign_out(page)
+            signed_out = not driver.is_signed_in(page)
+        return Preflight(outcome, signed_out)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def usable_portal(preflight: Preflight) -> Preflight:
+    if not preflight.outcome.signed_in:
+        raise Inconclusive(
+            f"preflight failed, the test account cannot sign in: {preflight.outcome.detail}"
+        )
+    if not preflight.signed_out:
+        raise Inconclusive("preflight failed: the test account could not sign out")
+    return preflight
+
+
+def _safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:120]

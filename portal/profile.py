@@ -1,0 +1,334 @@
+"""Portal profiles: everything portal-specific, validated before any browser starts.
+
+A profile is YAML. Any string may reference the environment as ``${NAME}`` (or
+``${NAME:-default}``); credentials *must* be such references, so no secret is ever written into a
+profile file. Errors name the file, the line, the field and the problem (``ProfileError``), and
+the audit stops with status 3.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from portal.catalogue import load_catalogue
+
+ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+SECRET_FIELDS = {"password", "totp_secret"}
+SECRET_EXAMPLE = "${PORTAL_PASSWORD}"
+
+
+class ProfileError(Exception):
+    """A profile that cannot be used, with where and why."""
+
+    def __init__(self, file: str, problem: str, *, field: str = "", line: int | None = None):
+        self.file = file
+        self.problem = problem
+        self.field = field
+        self.line = line
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {field + ': ' if field else ''}{problem}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SignIn(_Model):
+    url: str = Field(description="Path or URL of the sign-in page")
+    username: str = Field(description="Selector of the username field")
+    password: str = Field(description="Selector of the password field")
+    submit: str = Field(description="Selector of the submit button")
+    error: str | None = Field(default=None, description="Selector of the sign-in error message")
+    next_button: str | None = Field(
+        default=None, description="Selector of a 'Next' button between username and password"
+    )
+
+
+class SignedIn(_Model):
+    url: str = Field(description="A protected page that shows the indicator when signed in")
+    indicator: str = Field(description="Selector visible only to a signed-in user")
+    signed_out_indicator: str | None = Field(
+        default=None,
+        description="Selector visible on that page when signed out (default: the username field)",
+    )
+
+
+class SignOut(_Model):
+    control: str | None = Field(default=None, description="Selector to click to sign out")
+    url: str | None = Field(default=None, description="URL that signs out when opened")
+    menu: str | None = Field(default=None, description="Selector opening a menu with the control")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SignOut:
+        if not self.control and not self.url:
+            raise ValueError("give either 'control' (a selector to click) or 'url'")
+        return self
+
+
+class ProtectedPage(_Model):
+    name: str
+    url: str
+    patient_data: str = Field(description="Selector of the patient data on the page")
+
+
+class Account(_Model):
+    username: str
+    password: SecretStr
+    display_name: str = ""
+    dedicated_test_account: bool = False
+    totp_secret: SecretStr | None = None
+
+
+class Tls(_Model):
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    server_name: str | None = None
+    ca_file: str | None = Field(default=None, description="Extra CA to trust (private CA)")
+
+
+class Headers(_Model):
+    error_page: str = "/portal-audit-missing-page"
+    static_files: list[str] = []
+    extra_pages: list[str] = []
+
+
+class Timeouts(_Model):
+    reachability_seconds: float = Field(default=10, gt=0, le=120)
+    navigation_seconds: float = Field(default=20, gt=0, le=300)
+
+
+class Profile(_Model):
+    name: str
+    base_url: str
+    reference_portal: bool = Field(
+        default=False, description="Start the bundled reference portal for this run"
+    )
+    driver: str = "portal.driver:SelectorDriver"
+    sign_in: SignIn
+    signed_in: SignedIn
+    sign_out: SignOut
+    protected_pages: list[ProtectedPage] = Field(min_length=1)
+    accounts: dict[str, Account]
+    destructive_checks_allowed: bool = False
+    session_cookies: list[str] = Field(
+        default=[], description="Session cookie names; empty = cookies set or changed at sign-in"
+    )
+    tls: Tls = Tls()
+    headers: Headers = Headers()
+    timeouts: Timeouts = Timeouts()
+    policy: dict[str, Any] = {}
+    out_of_scope: dict[str, str] = Field(default={}, description="Control ID -> reason")
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"https", "http"} or not parts.hostname:
+            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("accounts")
+    @classmethod
+    def _has_patient(cls, value: dict[str, Account]) -> dict[str, Account]:
+        if "patient" not in value:
+            raise ValueError("needs a 'patient' account (the account the audit signs in with)")
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, Any]) -> dict[str, Any]:
+        known = load_catalogue().threshold_defaults()
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown policy setting(s) {unknown}; known: {sorted(known)}")
+        return value
+
+    @field_validator("out_of_scope")
+    @classmethod
+    def _known_controls(cls, value: dict[str, str]) -> dict[str, str]:
+        ids = {control.id for control in load_catalogue().controls}
+        for control_id, reason in value.items():
+            if control_id.upper() not in ids:
+                raise ValueError(f"unknown control {control_id!r}")
+            if not reason.strip():
+                raise ValueError(f"{control_id}: give the reason it is out of scope")
+        return {k.upper(): v for k, v in value.items()}
+
+    # -- derived values -------------------------------------------------------------------
+    def url(self, path_or_url: str) -> str:
+        return urljoin(self.base_url, path_or_url)
+
+    @property
+    def patient(self) -> Account:
+        return self.accounts["patient"]
+
+    def threshold(self, name: str) -> Any:
+        """The applied value of a policy setting: the profile's, else the catalogue default."""
+        if name in self.policy:
+            return self.policy[name]
+        return load_catalogue().threshold_defaults()[name]
+
+    def is_default(self, name: str) -> bool:
+        return name not in self.policy
+
+    @property
+    def tls_host(self) -> str:
+        return self.tls.host or urlsplit(self.base_url).hostname or ""
+
+    @property
+    def tls_port(self) -> int:
+        return self.tls.port or urlsplit(self.base_url).port or 443
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the profile, for redaction."""
+        found: list[str] = []
+        for account in self.accounts.values():
+            found.append(account.password.get_secret_value())
+            if account.totp_secret is not None:
+                found.append(account.totp_secret.get_secret_value())
+        return [s for s in found if s]
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def _line_map(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _line_map(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, (*path, index), lines)
+
+
+def _interpolate(
+    value: Any, path: tuple[str | int, ...], env: Mapping[str, str], report: _Reporter
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), env, report) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), env, report) for i, v in enumerate(value)]
+    is_secret = (
+        len(path) == 3 and path[0] == "accounts" and path[-1] in SECRET_FIELDS and value is not None
+    )
+    if is_secret and not (isinstance(value, str) and ENV_REFERENCE.fullmatch(value.strip())):
+        report.fail(path, f"a secret must be an environment reference such as {SECRET_EXAMPLE}")
+        return "" if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        report.fail(path, f"environment variable {name} is not set")
+        return ""
+
+    return ENV_REFERENCE.sub(substitute, value)
+
+
+class _Reporter:
+    def __init__(self, file: str, lines: dict[tuple[Any, ...], int]):
+        self.file = file
+        self.lines = lines
+        self.errors: list[ProfileError] = []
+
+    def line_of(self, path: tuple[Any, ...]) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+    def fail(self, path: tuple[Any, ...], problem: str) -> None:
+        field = ".".join(str(p) for p in path)
+        self.errors.append(ProfileError(self.file, problem, field=field, line=self.line_of(path)))
+
+
+class ProfileErrors(ProfileError):
+    """Several problems in one profile, all reported at once."""
+
+    def __init__(self, errors: list[ProfileError]):
+        self.errors = errors
+        first = errors[0]
+        super().__init__(first.file, first.problem, field=first.field, line=first.line)
+
+    def __str__(self) -> str:
+        return "\n".join(str(ProfileError.__str__(e)) for e in self.errors)
+
+
+def read_raw(path: Path) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
+    """The profile's YAML as data plus a map of field path -> line, before interpolation."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(file, f"cannot read the profile: {exc.strerror or exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(
+            file, f"not valid YAML: {problem}", line=mark.line + 1 if mark else None
+        ) from None
+    if not isinstance(data, dict) or node is None:
+        raise ProfileError(file, "must be a YAML mapping of settings")
+    lines: dict[tuple[Any, ...], int] = {}
+    _line_map(node, (), lines)
+    return data, lines
+
+
+def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Profile:
+    path = Path(path)
+    env = os.environ if env is None else env
+    data, lines = read_raw(path)
+    reporter = _Reporter(str(path), lines)
+    # A section whose settings are all commented out reads as null: treat it as left out.
+    resolved = {k: v for k, v in _interpolate(data, (), env, reporter).items() if v is not None}
+    if reporter.errors:
+        raise ProfileErrors(reporter.errors)
+    try:
+        profile = Profile.model_validate(resolved)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown setting (check the spelling against profiles/template.yaml)"
+            elif error["type"] == "missing":
+                message = "required setting is missing"
+            reporter.fail(loc, message)
+        raise ProfileErrors(reporter.errors) from None
+    if profile.tls.ca_file and not Path(profile.tls.ca_file).is_file():
+        reporter.fail(("tls", "ca_file"), f"CA file {profile.tls.ca_file} does not exist")
+        raise ProfileErrors(reporter.errors)
+    return profile
+
+
+def starts_reference_portal(path: str | Path) -> bool:
+    data, _ = read_raw(Path(path))
+    return bool(data.get("reference_portal", False))

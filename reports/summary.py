@@ -1,0 +1,129 @@
+"""summary.json and the compliance matrix: the auditor's view of one run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from portal.catalogue import Catalogue
+
+ControlStatus = Literal["passed", "failed", "inconclusive", "skipped"]
+# When a control has several scenarios, the worst outcome stands for the control.
+SEVERITY: dict[str, int] = {"failed": 3, "inconclusive": 2, "passed": 1, "skipped": 0}
+EXIT_STATUS = {"compliant": 0, "noncompliant": 1, "inconclusive": 2}
+
+
+@dataclass
+class ControlResult:
+    control_id: str
+    status: ControlStatus
+    reason: str
+    threshold: dict[str, Any] = field(default_factory=dict)
+    threshold_note: str = ""
+    measured: str = ""
+    scenarios: list[str] = field(default_factory=list)
+
+    def merge(self, other: ControlResult) -> ControlResult:
+        worst = self if SEVERITY[self.status] >= SEVERITY[other.status] else other
+        return ControlResult(
+            control_id=self.control_id,
+            status=worst.status,
+            reason=worst.reason,
+            threshold=self.threshold or other.threshold,
+            threshold_note=self.threshold_note or other.threshold_note,
+            measured="; ".join(m for m in (self.measured, other.measured) if m),
+            scenarios=self.scenarios + other.scenarios,
+        )
+
+
+def verdict(results: dict[str, ControlResult]) -> str:
+    statuses = {r.status for r in results.values()}
+    if "failed" in statuses:
+        return "noncompliant"
+    if "inconclusive" in statuses:
+        return "inconclusive"
+    return "compliant"
+
+
+def build_summary(
+    results: dict[str, ControlResult],
+    catalogue: Catalogue,
+    *,
+    profile: str,
+    target: str,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    ordered = [c.id for c in catalogue.controls if c.id in results]
+    controls = {}
+    for control_id in ordered:
+        result = asdict(results[control_id])
+        result.pop("control_id")
+        controls[control_id] = result
+    counts = {status: 0 for status in SEVERITY}
+    for result in results.values():
+        counts[result.status] += 1
+    return {
+        "verdict": verdict(results),
+        "profile": profile,
+        "target": target,
+        "catalogue_version": catalogue.version,
+        "counts": counts,
+        "controls": controls,
+        **extra,
+    }
+
+
+def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    rows = []
+    for control_id, result in summary["controls"].items():
+        control = catalogue.get(control_id)
+        threshold = ", ".join(f"{k}={v}" for k, v in result["threshold"].items())
+        if result["threshold_note"]:
+            threshold = f"{threshold} ({result['threshold_note']})" if threshold else ""
+        rows.append(
+            {
+                "control": control_id,
+                "statement": control.statement,
+                "status": result["status"],
+                "threshold": threshold,
+                "measured": result["measured"],
+                "reason": result["reason"],
+                "sources": "; ".join(control.sources),
+            }
+        )
+    with (run_dir / "compliance-matrix.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["control"])
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        f"# Compliance matrix: {summary['profile']}",
+        "",
+        f"Target: {summary['target']}  ",
+        f"Verdict: **{summary['verdict']}**  ",
+        f"Started: {summary.get('started', '')}  ",
+        f"Weaknesses switched on: {', '.join(summary.get('weaknesses') or []) or 'none'}",
+        "",
+        "| Control | Status | Requirement | Threshold applied | Measured | Reason | Sources |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [
+            row["control"],
+            row["status"].upper(),
+            row["statement"],
+            row["threshold"],
+            row["measured"],
+            row["reason"],
+            row["sources"],
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    (run_dir / "compliance-matrix.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

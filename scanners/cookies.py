@@ -1,0 +1,187 @@
+"""Session-cookie attributes (SESS_COOKIE) as the browser reports them.
+
+Works on the dicts Playwright's ``context.cookies()`` returns. Cookie values are secrets: a
+``CookieRecord`` keeps only the value's length, and identifying the session cookies compares
+values inside one call without keeping them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from scanners.result import Evaluation, Finding, verdict
+
+HOST_PREFIX = "__Host-"
+ACCEPTED_SAMESITE = frozenset({"Strict", "Lax"})
+_SAMESITE_SPELLING = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+THRESHOLD = "session cookies Secure, HttpOnly, SameSite Lax or Strict (advisory: __Host- prefix)"
+
+
+@dataclass(frozen=True)
+class CookieRecord:
+    """A cookie's attributes without its value.
+
+    ``expires`` is seconds since the epoch, -1 for a cookie that lives as long as the browser
+    session. ``same_site`` is "Strict", "Lax", "None", or None when the browser reported none.
+    """
+
+    name: str
+    domain: str
+    path: str
+    expires: float
+    http_only: bool
+    secure: bool
+    same_site: str | None
+    value_length: int
+
+    @classmethod
+    def from_playwright(cls, cookie: Mapping[str, Any]) -> CookieRecord:
+        same_site = cookie.get("sameSite")
+        expires = cookie.get("expires")
+        return cls(
+            name=str(cookie.get("name", "")),
+            domain=str(cookie.get("domain", "")),
+            path=str(cookie.get("path", "/")),
+            expires=float(expires) if isinstance(expires, int | float) else -1.0,
+            http_only=bool(cookie.get("httpOnly", False)),
+            secure=bool(cookie.get("secure", False)),
+            same_site=_SAMESITE_SPELLING.get(str(same_site).lower()) if same_site else None,
+            value_length=len(str(cookie.get("value", ""))),
+        )
+
+    @property
+    def where(self) -> str:
+        return f"{self.name} ({self.domain}{self.path})"
+
+    def describe(self) -> str:
+        """The attributes an auditor checks, e.g. ``Secure, HttpOnly, SameSite=Lax``."""
+        flags = [
+            "Secure" if self.secure else "not Secure",
+            "HttpOnly" if self.http_only else "not HttpOnly",
+            f"SameSite={self.same_site}" if self.same_site else "no SameSite",
+        ]
+        return ", ".join(flags)
+
+
+def declared_same_site(set_cookie_headers: Sequence[str]) -> dict[str, str | None]:
+    """The SameSite attribute each cookie name was last *sent* with (None when left out).
+
+    Browsers report a cookie without SameSite as Lax ("Lax by default"), which hides a server
+    that never declared it; the raw Set-Cookie headers show what the portal actually asked for.
+    """
+    declared: dict[str, str | None] = {}
+    for header in set_cookie_headers:
+        pair, _, attributes = header.partition(";")
+        name = pair.partition("=")[0].strip()
+        value: str | None = None
+        for attribute in attributes.split(";"):
+            key, _, setting = attribute.partition("=")
+            if key.strip().lower() == "samesite":
+                value = _SAMESITE_SPELLING.get(setting.strip().lower(), setting.strip() or None)
+        if name:
+            declared[name] = value
+    return declared
+
+
+def with_declared_same_site(
+    cookies: Sequence[CookieRecord], set_cookie_headers: Sequence[str]
+) -> list[CookieRecord]:
+    """Records whose SameSite is what the server declared, where its header was seen."""
+    declared = declared_same_site(set_cookie_headers)
+    return [replace(c, same_site=declared[c.name]) if c.name in declared else c for c in cookies]
+
+
+def _identity(cookie: Mapping[str, Any]) -> tuple[str, str, str]:
+    return (str(cookie.get("name", "")), str(cookie.get("domain", "")), str(cookie.get("path", "")))
+
+
+def _digest(cookie: Mapping[str, Any]) -> bytes:
+    return hashlib.sha256(str(cookie.get("value", "")).encode("utf-8")).digest()
+
+
+def session_cookie_names(
+    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Names of cookies that sign-in added or whose value it changed, in ``after`` order.
+
+    A cookie is the same cookie when name, domain and path match. Only digests of the
+    earlier values are held for the comparison, so no second copy of a session value exists.
+    """
+    earlier = {_identity(c): _digest(c) for c in before}
+    names: list[str] = []
+    for cookie in after:
+        previous = earlier.get(_identity(cookie))
+        if previous is not None and previous == _digest(cookie):
+            continue
+        name = str(cookie.get("name", ""))
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def evaluate_session_cookies(cookies: Sequence[CookieRecord], names: Sequence[str]) -> Evaluation:
+    """SESS_COOKIE: every cookie named in ``names`` is Secure, HttpOnly and SameSite Lax/Strict.
+
+    Without any identified session cookie there is nothing to judge, so the result is
+    inconclusive rather than passed.
+    """
+    wanted = set(names)
+    session = [c for c in cookies if c.name in wanted]
+    if not session:
+        listed = ", ".join(names) if names else "none"
+        return Evaluation(
+            status="inconclusive",
+            reason=f"no session cookie was identified after sign-in (names looked for: {listed})",
+            threshold=THRESHOLD,
+        )
+
+    findings: list[Finding] = []
+    for cookie in session:
+        where = cookie.where
+        if not cookie.secure:
+            findings.append(
+                Finding(
+                    "cookie.not_secure",
+                    f"session cookie {cookie.name} lacks Secure and may be sent over plain http",
+                    where=where,
+                )
+            )
+        if not cookie.http_only:
+            findings.append(
+                Finding(
+                    "cookie.not_httponly",
+                    f"session cookie {cookie.name} lacks HttpOnly and is readable by scripts",
+                    where=where,
+                )
+            )
+        if cookie.same_site not in ACCEPTED_SAMESITE:
+            shown = f"SameSite={cookie.same_site}" if cookie.same_site else "no SameSite"
+            findings.append(
+                Finding(
+                    "cookie.samesite_weak",
+                    f"session cookie {cookie.name} has {shown}; Lax or Strict is required",
+                    where=where,
+                )
+            )
+        if not cookie.name.startswith(HOST_PREFIX):
+            findings.append(
+                Finding(
+                    "cookie.no_host_prefix",
+                    f"session cookie {cookie.name} does not use the {HOST_PREFIX} prefix, so a "
+                    "sibling subdomain could overwrite it",
+                    severity="warn",
+                    where=where,
+                )
+            )
+
+    return verdict(
+        findings,
+        measured="; ".join(f"{c.where}: {c.describe()}" for c in session),
+        threshold=THRESHOLD,
+        passed_reason="every session cookie is Secure, HttpOnly and SameSite Lax or Strict",
+        failed_reason="some session cookies lack Secure, HttpOnly or a strict enough SameSite",
+    )

@@ -1,0 +1,303 @@
+"""HTTP probes: one request, the response head kept as data.
+
+This module does the network I/O for the header checks and nothing else; ``scanners.headers``
+evaluates what it records. A probe that could not complete (refused, timed out, certificate not
+trusted) comes back as an ``HttpProbe`` with ``error`` set: it never raises for a network problem.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+from urllib.parse import urljoin, urlsplit
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+USER_AGENT = "portal-audit/0.1"
+REDACTED = "[REDACTED]"
+MAX_REDIRECTS = 10
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CREDENTIALS = frozenset({"cookie", "authorization", "proxy-authorization"})
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    """One response head (or the reason there is none) for ``url``.
+
+    ``kind`` is the caller's label for what was probed ("page", "error", "static", "redirect"...),
+    so findings can say which sort of response lacked a header. ``headers`` keeps every field in
+    the order received, duplicates included, because a duplicated security header is itself
+    something to report; Set-Cookie values are replaced with ``[REDACTED]`` (name and attributes
+    kept) since a probe may be attached as evidence. ``redirects`` lists the URLs answered with a
+    redirect before ``url`` when redirects were followed.
+    """
+
+    url: str
+    kind: str
+    status: int | None
+    headers: tuple[tuple[str, str], ...] = ()
+    location: str | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+    redirects: tuple[str, ...] = ()
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower()
+
+    def get(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+    def get_all(self, name: str) -> tuple[str, ...]:
+        """Every value of header ``name`` (case-insensitive), in the order received."""
+        wanted = name.lower()
+        return tuple(value for key, value in self.headers if key.lower() == wanted)
+
+
+def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """A context that verifies the chain and host name against the system store plus ``ca_file``.
+
+    There is deliberately no way to turn verification off: an untrusted certificate is a finding
+    (the probe's ``error``), not something to step around. A missing ``ca_file`` raises, since
+    that is a configuration mistake rather than a property of the portal.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def fetch(
+    url: str,
+    *,
+    ssl_context: ssl.SSLContext | None,
+    timeout: float = 10.0,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    follow_redirects: bool = False,
+    kind: str = "page",
+) -> HttpProbe:
+    """Send one request (plus redirects, if asked) and record the response head.
+
+    ``timeout`` bounds the whole call, redirects included, not each socket operation.
+    ``ssl_context`` None means ``make_ssl_context(None)``. Raises ValueError only for a URL
+    that is not http(s) with a host, which is a usage error rather than a network problem.
+    """
+    _check_url(url)
+    started = time.monotonic()
+    deadline = started + timeout
+    context = ssl_context if ssl_context is not None else make_ssl_context(None)
+    request_headers = _request_headers(headers)
+    current, current_method = url, method
+    visited: list[str] = []
+
+    while True:
+        try:
+            status, response_headers = _exchange(
+                current, current_method, request_headers, context, deadline
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            return HttpProbe(
+                url=current,
+                kind=kind,
+                status=None,
+                error=describe_error(exc),
+                elapsed=time.monotonic() - started,
+                redirects=tuple(visited),
+            )
+        location = next((v for k, v in response_headers if k.lower() == "location"), None)
+        if follow_redirects and status in _REDIRECT_STATUSES and location:
+            target = urljoin(current, location)
+            problem = None
+            if len(visited) >= MAX_REDIRECTS:
+                problem = f"more than {MAX_REDIRECTS} redirects"
+            elif not _is_http_url(target):
+                problem = f"redirect to an unsupported URL: {target}"
+            if problem is None:
+                if _origin(target) != _origin(current):
+                    # Credentials the caller gave for one origin must not follow it elsewhere
+                    # (nor over a downgrade to plain http).
+                    request_headers = {
+                        k: v for k, v in request_headers.items() if k.lower() not in _CREDENTIALS
+                    }
+                visited.append(current)
+                current = target
+                if status == 303 or (status in (301, 302) and current_method == "POST"):
+                    current_method = "GET"
+                continue
+            return HttpProbe(
+                url=current,
+                kind=kind,
+                status=status,
+                headers=response_headers,
+                location=location,
+                error=problem,
+                elapsed=time.monotonic() - started,
+                redirects=tuple(visited),
+            )
+        return HttpProbe(
+            url=current,
+            kind=kind,
+            status=status,
+            headers=response_headers,
+            location=location,
+            elapsed=time.monotonic() - started,
+            redirects=tuple(visited),
+        )
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, stable description of why a probe could not complete."""
+    # Order matters: several of these are subclasses of one another.
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = exc.verify_message or exc.reason or str(exc)
+        return f"TLS certificate verification failed: {detail}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "connection closed without a response"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, socket.gaierror):
+        return f"host name not resolved: {exc.strerror or exc}"
+    if isinstance(exc, http.client.HTTPException):
+        return f"invalid HTTP response: {type(exc).__name__} {exc}".rstrip()
+    if isinstance(exc, OSError):
+        return f"network error: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def redact_set_cookie(value: str) -> str:
+    """``sid=abc; Secure; HttpOnly`` -> ``sid=[REDACTED]; Secure; HttpOnly``."""
+    pair, separator, attributes = value.partition(";")
+    name = pair.partition("=")[0].strip()
+    return f"{name}={REDACTED}{separator}{attributes}"
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        return False
+    try:
+        parts.port  # noqa: B018 - the property raises ValueError for a malformed port
+    except ValueError:
+        return False
+    return True
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS[scheme]
+
+
+def _check_url(url: str) -> None:
+    if not _is_http_url(url):
+        raise ValueError(f"not an http(s) URL with a host: {url!r}")
+
+
+def _request_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
+    merged = {"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"}
+    for name, value in (extra or {}).items():
+        for existing in [k for k in merged if k.lower() == name.lower()]:
+            del merged[existing]
+        merged[name] = value
+    return merged
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    return left
+
+
+def _exchange(
+    url: str,
+    method: str,
+    headers: Mapping[str, str],
+    context: ssl.SSLContext,
+    deadline: float,
+) -> tuple[int, tuple[tuple[str, str], ...]]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    port = parts.port or _DEFAULT_PORTS[scheme]
+    target = parts.path or "/"
+    if parts.query:
+        target = f"{target}?{parts.query}"
+
+    sock: socket.socket = socket.create_connection((host, port), timeout=_remaining(deadline))
+    try:
+        connection: http.client.HTTPConnection
+        if scheme == "https":
+            sock.settimeout(_remaining(deadline))
+            sock = context.wrap_socket(sock, server_hostname=host)
+            connection = http.client.HTTPSConnection(host, port, context=context)
+        else:
+            connection = http.client.HTTPConnection(host, port)
+        # http.client only calls sendall/makefile/close on its socket; handing it a wrapper
+        # lets one deadline cover every read and write instead of restarting per operation.
+        connection.sock = cast(socket.socket, _DeadlineSocket(sock, deadline))
+        try:
+            connection.request(method, target, headers=dict(headers))
+            response = connection.getresponse()
+            try:
+                return response.status, tuple(
+                    (name, redact_set_cookie(value) if name.lower() == "set-cookie" else value)
+                    for name, value in response.msg.items()
+                )
+            finally:
+                response.close()
+        finally:
+            connection.close()
+    finally:
+        sock.close()
+
+
+class _DeadlineSocket:
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.settimeout(_remaining(self._deadline))
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        self._sock.settimeout(_remaining(self._deadline))
+        return self._sock.recv_into(buffer)

@@ -1,0 +1,119 @@
+"""Running whole audits as a user would (``python -m portal.audit``), for the project's tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_PROFILE = ROOT / "profiles" / "reference.yaml"
+AUDIT_TIMEOUT = 600
+
+
+@dataclass
+class AuditResult:
+    status: int
+    run_dir: Path
+    output: str
+    summary: dict[str, Any] | None
+    secrets: list[str] = field(default_factory=list, repr=False)
+
+    def control(self, control_id: str) -> dict[str, Any]:
+        assert self.summary is not None, self.output
+        return self.summary["controls"][control_id]
+
+    def statuses(self) -> dict[str, str]:
+        assert self.summary is not None, self.output
+        return {cid: c["status"] for cid, c in self.summary["controls"].items()}
+
+
+def audit_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFERENCE_")}
+    env["REFERENCE_PATIENT_PASSWORD"] = "Pw-" + secrets.token_urlsafe(16)
+    env["REFERENCE_PATIENT2_PASSWORD"] = "Pw-" + secrets.token_urlsafe(16)
+    env["REFERENCE_PORTAL_ISSUED_TOKENS"] = str(tmp_path / "issued-tokens.txt")
+    env.update(extra or {})
+    return env
+
+
+def run_audit(
+    tmp_path: Path,
+    *,
+    weaken: tuple[str, ...] = (),
+    markexpr: str = "",
+    profile: Path = REFERENCE_PROFILE,
+    env: dict[str, str] | None = None,
+    html: bool = False,
+) -> AuditResult:
+    run_dir = tmp_path / "run"
+    env = env if env is not None else audit_env(tmp_path)
+    command = [
+        sys.executable,
+        "-m",
+        "portal.audit",
+        "--profile",
+        str(profile),
+        "--run-dir",
+        str(run_dir),
+        "--no-latest",
+    ]
+    if not html:
+        command.append("--no-html")
+    if weaken:
+        command += ["--weaken", ",".join(weaken)]
+    if markexpr:
+        command += ["-m", markexpr]
+    completed = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=AUDIT_TIMEOUT
+    )
+    summary_file = run_dir / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+    secret_values = [v for k, v in env.items() if k.endswith("PASSWORD")]
+    return AuditResult(
+        completed.returncode, run_dir, completed.stdout + completed.stderr, summary, secret_values
+    )
+
+
+def derived_profile(
+    tmp_path: Path, changes: dict[str, Any], base: Path = REFERENCE_PROFILE
+) -> Path:
+    """A copy of a profile with some top-level settings replaced (for negative tests)."""
+    data = yaml.safe_load(base.read_text(encoding="utf-8"))
+    data.update(changes)
+    path = tmp_path / "derived-profile.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def weaknesses() -> list[dict[str, str]]:
+    listed = subprocess.run(
+        [sys.executable, "-m", "reference_portal", "--list-weaknesses"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    result: list[dict[str, str]] = json.loads(listed.stdout)
+    return result
+
+
+def implemented_controls() -> set[str]:
+    """Control IDs that have a scenario in features/."""
+    from portal.catalogue import load_catalogue
+
+    markers = load_catalogue().by_marker()
+    found: set[str] = set()
+    for feature in (ROOT / "features").rglob("*.feature"):
+        for token in feature.read_text(encoding="utf-8").split():
+            if token.startswith("@") and token[1:] in markers:
+                found.add(markers[token[1:]].id)
+    return found

@@ -1,0 +1,938 @@
+"""Header and cookie scanners: parsers and evaluators on hand-written probes, and ``fetch``
+against real HTTPS servers on 127.0.0.1 with a certificate authority made for the test."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import ssl
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from scanners.cookies import (
+    CookieRecord,
+    evaluate_session_cookies,
+    session_cookie_names,
+)
+from scanners.headers import (
+    HeaderPolicy,
+    HstsDirectives,
+    effective_referrer_policy,
+    evaluate_cache,
+    evaluate_csp,
+    evaluate_hsts,
+    evaluate_misc,
+    load_header_policy,
+    parse_csp,
+    parse_csp_list,
+    parse_hsts,
+)
+from scanners.http import HttpProbe, fetch, make_ssl_context, redact_set_cookie
+
+GOOD_HSTS = "max-age=63072000; includeSubDomains; preload"
+GOOD_CSP = "default-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+
+
+@pytest.fixture(scope="module")
+def policy() -> HeaderPolicy:
+    return load_header_policy()
+
+
+def probe(
+    *headers: tuple[str, str],
+    url: str = "https://portal.test/home",
+    kind: str = "page",
+    error: str | None = None,
+) -> HttpProbe:
+    return HttpProbe(
+        url=url,
+        kind=kind,
+        status=None if error else 200,
+        headers=tuple(headers),
+        error=error,
+    )
+
+
+def keys(evaluation: Any) -> list[str]:
+    return [f.key for f in evaluation.findings]
+
+
+# --- policy -------------------------------------------------------------------------------
+
+
+def test_policy_is_versioned_data_with_sources(policy: HeaderPolicy) -> None:
+    assert policy.version == "headers-v1"
+    assert policy.hsts_min_max_age == 31536000
+    assert policy.hsts_recommended_max_age == 63072000
+    assert "Moz" in policy.sources and "Moz" in policy.refs["hsts"]
+    by_name = {r.directive: r for r in policy.csp_required}
+    assert by_name["object-src"].accepted == {"'none'"}
+    assert by_name["object-src"].fallback == "default-src"
+    assert by_name["base-uri"].accepted == {"'none'", "'self'"}
+    assert by_name["frame-ancestors"].fallback is None
+    assert policy.referrer_policies == {
+        "no-referrer",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+    }
+    assert policy.cache_required == ("no-store",)
+
+
+def test_malformed_policy_file_names_the_entry(tmp_path: Path) -> None:
+    broken = tmp_path / "headers.json"
+    broken.write_text('{"version": "x", "hsts": {}}', encoding="utf-8")
+    with pytest.raises(ValueError, match="csp|min_max_age"):
+        load_header_policy(broken)
+
+
+# --- HSTS parser --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("max-age=31536000", HstsDirectives(31536000)),
+        ("max-age=63072000; includeSubDomains; preload", HstsDirectives(63072000, True, True)),
+        ("MAX-AGE=31536000; INCLUDESUBDOMAINS", HstsDirectives(31536000, True)),
+        ('max-age="31536000"', HstsDirectives(31536000)),
+        ("  max-age = 31536000 ;includeSubDomains ; ", HstsDirectives(31536000, True)),
+        (";;max-age=10;;", HstsDirectives(10)),
+        ('max-age=10; report-uri="https://x.test/a;b"', HstsDirectives(10)),
+        ("max-age=0", HstsDirectives(0)),
+    ],
+)
+def test_parse_hsts_accepts_what_rfc_6797_accepts(value: str, expected: HstsDirectives) -> None:
+    assert parse_hsts(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "includeSubDomains",
+        "includeSubDomains; preload",
+        "max-age",
+        "max-age=",
+        "max-age=abc",
+        "max-age=-1",
+        "max-age=1.5",
+        "max-age=\uff11\uff12",
+        'max-age="31536000',
+        'max-age="3153"6000"',
+        "max-age=31536000 includeSubDomains",
+        "max-age=31536000, max-age=31536000",
+        "max-age=31536000; max-age=63072000",
+        "max-age=31536000; includeSubDomains; includesubdomains",
+        "max-age=31536000; includeSubDomains=yes",
+        "max age=31536000",
+    ],
+)
+def test_parse_hsts_rejects_junk(value: str) -> None:
+    assert parse_hsts(value) is None
+
+
+# --- HSTS evaluation ----------------------------------------------------------------------
+
+
+def test_hsts_passes_on_every_kind_of_response(policy: HeaderPolicy) -> None:
+    probes = [
+        probe(("Strict-Transport-Security", GOOD_HSTS), kind=kind, url=f"https://p.test/{kind}")
+        for kind in ("page", "error", "static", "redirect")
+    ]
+    result = evaluate_hsts(probes, policy)
+    assert result.status == "passed", result.describe()
+    assert result.findings == ()
+    assert result.measured == "max-age=63072000 on 4/4 HTTPS responses"
+    assert "31536000" in result.threshold and "headers-v1" in result.threshold
+
+
+def test_hsts_header_name_is_case_insensitive(policy: HeaderPolicy) -> None:
+    result = evaluate_hsts([probe(("STRICT-TRANSPORT-SECURITY", GOOD_HSTS))], policy)
+    assert result.status == "passed"
+
+
+def test_hsts_missing_names_url_and_kind(policy: HeaderPolicy) -> None:
+    ok = probe(("Strict-Transport-Security", GOOD_HSTS))
+    missing = probe(url="https://p.test/missing.css", kind="static")
+    result = evaluate_hsts([ok, missing], policy)
+    assert result.status == "failed"
+    assert keys(result) == ["hsts.missing"]
+    assert result.findings[0].where == "static https://p.test/missing.css"
+    assert str(result.findings[0]).endswith("[static https://p.test/missing.css]")
+    assert "missing on 1/2" in result.measured
+
+
+def test_hsts_duplicate_header_fails(policy: HeaderPolicy) -> None:
+    result = evaluate_hsts(
+        [
+            probe(
+                ("Strict-Transport-Security", GOOD_HSTS),
+                ("strict-transport-security", "max-age=0"),
+            )
+        ],
+        policy,
+    )
+    assert result.status == "failed"
+    assert keys(result) == ["hsts.multiple_headers"]
+
+
+@pytest.mark.parametrize(
+    "value", ["includeSubDomains", "max-age=abc", "max-age=1; max-age=63072000", ""]
+)
+def test_hsts_malformed_header_is_invalid(policy: HeaderPolicy, value: str) -> None:
+    result = evaluate_hsts([probe(("Strict-Transport-Security", value))], policy)
+    assert result.status == "failed"
+    assert keys(result) == ["hsts.invalid"]
+
+
+def test_hsts_max_age_zero_fails(policy: HeaderPolicy) -> None:
+    result = evaluate_hsts([probe(("Strict-Transport-Security", "max-age=0"))], policy)
+    assert result.status == "failed"
+    assert keys(result) == ["hsts.max_age_too_short"]
+    assert "drop HSTS" in result.findings[0].message
+
+
+def test_hsts_one_year_passes_with_a_warning(policy: HeaderPolicy) -> None:
+    result = evaluate_hsts([probe(("Strict-Transport-Security", "max-age=31536000"))], policy)
+    assert result.status == "passed"
+    assert [f.key for f in result.warnings] == ["hsts.max_age_below_recommended"]
+    assert result.failures == ()
+
+
+def test_hsts_just_below_one_year_fails(policy: HeaderPolicy) -> None:
+    result = evaluate_hsts([probe(("Strict-Transport-Security", "max-age=31535999"))], policy)
+    assert keys(result) == ["hsts.max_age_too_short"]
+
+
+def test_hsts_minimum_can_be_set_by_the_profile(policy: HeaderPolicy) -> None:
+    probes = [probe(("Strict-Transport-Security", "max-age=86400"))]
+    result = evaluate_hsts(probes, policy, min_max_age=3600)
+    assert result.status == "passed"
+    assert keys(result) == ["hsts.max_age_below_recommended"]
+    assert ">= 3600" in result.threshold
+
+
+def test_hsts_ignores_plain_http_responses(policy: HeaderPolicy) -> None:
+    redirect = probe(url="http://p.test/", kind="redirect")
+    page = probe(("Strict-Transport-Security", GOOD_HSTS))
+    assert evaluate_hsts([redirect, page], policy).status == "passed"
+    only_http = evaluate_hsts([redirect], policy)
+    assert only_http.status == "inconclusive"
+    assert "no HTTPS responses" in only_http.reason
+
+
+def test_hsts_unreachable_probe_makes_it_inconclusive(policy: HeaderPolicy) -> None:
+    ok = probe(("Strict-Transport-Security", GOOD_HSTS))
+    down = probe(url="https://p.test/error", kind="error", error="timed out")
+    result = evaluate_hsts([ok, down], policy)
+    assert result.status == "inconclusive"
+    assert "error https://p.test/error (timed out)" in result.reason
+    assert "1 not fetched" in result.measured
+
+
+def test_hsts_failure_found_wins_over_unreachable(policy: HeaderPolicy) -> None:
+    bad = probe(("Strict-Transport-Security", "max-age=60"))
+    down = probe(error="connection refused")
+    result = evaluate_hsts([bad, down], policy)
+    assert result.status == "failed"
+    assert keys(result) == ["hsts.max_age_too_short"]
+
+
+def test_hsts_without_probes_is_inconclusive(policy: HeaderPolicy) -> None:
+    assert evaluate_hsts([], policy).status == "inconclusive"
+
+
+# --- CSP parser ---------------------------------------------------------------------------
+
+
+def test_parse_csp_lowercases_names_and_keeps_first_duplicate() -> None:
+    parsed = parse_csp(
+        "  OBJECT-SRC 'NONE' ;frame-ancestors *;\tframe-ancestors 'none' ;;"
+        " base-uri\t'self'  x.test"
+    )
+    assert parsed == {
+        "object-src": ["'NONE'"],
+        "frame-ancestors": ["*"],
+        "base-uri": ["'self'", "x.test"],
+    }
+
+
+def test_parse_csp_skips_non_ascii_tokens_and_keeps_empty_directives() -> None:
+    assert parse_csp("script-src caf\u00e9.test; object-src; upgrade-insecure-requests") == {
+        "object-src": [],
+        "upgrade-insecure-requests": [],
+    }
+
+
+def test_parse_csp_list_splits_policies_on_commas() -> None:
+    assert parse_csp_list("object-src 'none', frame-ancestors 'self' , ;") == [
+        {"object-src": ["'none'"]},
+        {"frame-ancestors": ["'self'"]},
+    ]
+    assert parse_csp("") == {}
+
+
+# --- CSP evaluation -----------------------------------------------------------------------
+
+
+def test_csp_compliant(policy: HeaderPolicy) -> None:
+    result = evaluate_csp([probe(("Content-Security-Policy", GOOD_CSP))], policy)
+    assert result.status == "passed", result.describe()
+    assert result.measured == "compliant on 1/1 responses"
+
+
+def test_csp_object_src_may_come_from_default_src(policy: HeaderPolicy) -> None:
+    value = "default-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+    assert evaluate_csp([probe(("Content-Security-Policy", value))], policy).status == "passed"
+
+
+def test_csp_default_src_does_not_cover_frame_ancestors_or_base_uri(policy: HeaderPolicy) -> None:
+    result = evaluate_csp([probe(("Content-Security-Policy", "default-src 'none'"))], policy)
+    assert result.status == "failed"
+    assert keys(result) == ["csp.base_uri_missing", "csp.frame_ancestors_missing"]
+    assert "default-src does not apply" in result.findings[1].message
+
+
+def test_csp_report_only_does_not_count(policy: HeaderPolicy) -> None:
+    result = evaluate_csp([probe(("Content-Security-Policy-Report-Only", GOOD_CSP))], policy)
+    assert result.status == "failed"
+    assert keys(result) == ["csp.report_only"]
+
+
+def test_csp_missing(policy: HeaderPolicy) -> None:
+    assert keys(evaluate_csp([probe()], policy)) == ["csp.missing"]
+    assert keys(evaluate_csp([probe(("Content-Security-Policy", " ; "))], policy)) == [
+        "csp.missing"
+    ]
+
+
+def test_csp_report_only_next_to_a_weak_enforced_policy_is_ignored(policy: HeaderPolicy) -> None:
+    result = evaluate_csp(
+        [
+            probe(
+                ("Content-Security-Policy", "object-src 'none'; base-uri 'self'"),
+                ("Content-Security-Policy-Report-Only", GOOD_CSP),
+            )
+        ],
+        policy,
+    )
+    assert keys(result) == ["csp.frame_ancestors_missing"]
+
+
+def test_csp_multiple_enforced_policies_combine(policy: HeaderPolicy) -> None:
+    split_headers = probe(
+        ("Content-Security-Policy", "object-src 'none'; frame-ancestors *"),
+        ("content-security-policy", "base-uri 'self'; frame-ancestors 'self'"),
+    )
+    comma_list = probe(
+        ("Content-Security-Policy", "object-src 'none', base-uri 'none', frame-ancestors 'none'")
+    )
+    result = evaluate_csp([split_headers, comma_list], policy)
+    assert result.status == "passed", result.describe()
+
+
+def test_csp_weak_values(policy: HeaderPolicy) -> None:
+    value = "default-src 'self'; base-uri 'self' https://cdn.test; frame-ancestors https://x.test"
+    result = evaluate_csp([probe(("Content-Security-Policy", value))], policy)
+    assert keys(result) == ["csp.object_src_weak", "csp.base_uri_weak", "csp.frame_ancestors_weak"]
+    assert "default-src 'self'" in result.findings[0].message
+
+
+def test_csp_keywords_are_case_insensitive_and_first_duplicate_wins(policy: HeaderPolicy) -> None:
+    value = "OBJECT-SRC 'NONE'; Base-URI 'Self'; frame-ancestors *; frame-ancestors 'none'"
+    result = evaluate_csp([probe(("Content-Security-Policy", value))], policy)
+    assert keys(result) == ["csp.frame_ancestors_weak"]
+
+
+def test_csp_empty_source_list_means_none(policy: HeaderPolicy) -> None:
+    value = "object-src; base-uri 'none' 'self'; frame-ancestors 'self'"
+    assert evaluate_csp([probe(("Content-Security-Policy", value))], policy).status == "passed"
+
+
+# --- X-Content-Type-Options and Referrer-Policy ---------------------------------------------
+
+
+def test_misc_compliant(policy: HeaderPolicy) -> None:
+    result = evaluate_misc(
+        [
+            probe(
+                ("X-Content-Type-Options", "NoSniff"),
+                ("Referrer-Policy", "strict-origin-when-cross-origin"),
+            )
+        ],
+        policy,
+    )
+    assert result.status == "passed", result.describe()
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["unsafe-url, no-referrer"], "no-referrer"),
+        (["no-referrer, unsafe-url"], "unsafe-url"),
+        (["no-referrer, made-up-policy"], "no-referrer"),
+        (["unsafe-url", "Same-Origin"], "same-origin"),
+        (["", " , "], None),
+        (["made-up-policy"], None),
+    ],
+)
+def test_referrer_policy_last_recognised_token_wins(
+    values: list[str], expected: str | None
+) -> None:
+    assert effective_referrer_policy(values) == expected
+
+
+def test_referrer_policy_fallback_list_passes(policy: HeaderPolicy) -> None:
+    result = evaluate_misc(
+        [
+            probe(
+                ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "unsafe-url, no-referrer"),
+            )
+        ],
+        policy,
+    )
+    assert result.status == "passed"
+    assert "Referrer-Policy no-referrer" in result.measured
+
+
+def test_referrer_policy_weak_missing_and_invalid(policy: HeaderPolicy) -> None:
+    weak = probe(
+        ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer, unsafe-url")
+    )
+    missing = probe(("X-Content-Type-Options", "nosniff"))
+    invalid = probe(("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict"))
+    result = evaluate_misc([weak, missing, invalid], policy)
+    assert keys(result) == [
+        "referrer_policy.weak",
+        "referrer_policy.missing",
+        "referrer_policy.invalid",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [((), "xcto.missing"), (("sniff, nosniff",), "xcto.invalid"), (("",), "xcto.invalid")],
+)
+def test_nosniff_must_be_the_first_value(
+    policy: HeaderPolicy, values: tuple[str, ...], key: str
+) -> None:
+    headers = [("X-Content-Type-Options", v) for v in values] + [("Referrer-Policy", "same-origin")]
+    assert keys(evaluate_misc([probe(*headers)], policy)) == [key]
+
+
+def test_nosniff_followed_by_other_values_still_counts(policy: HeaderPolicy) -> None:
+    result = evaluate_misc(
+        [probe(("X-Content-Type-Options", "nosniff, foo"), ("Referrer-Policy", "no-referrer"))],
+        policy,
+    )
+    assert result.status == "passed"
+
+
+# --- Cache-Control ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Cache-Control", "no-store")],
+        [("cache-control", "private, NO-STORE, max-age=0")],
+        [("Cache-Control", "private"), ("Cache-Control", "no-store")],
+    ],
+)
+def test_cache_no_store_passes(policy: HeaderPolicy, headers: list[tuple[str, str]]) -> None:
+    assert evaluate_cache([probe(*headers)], policy).status == "passed"
+
+
+def test_cache_without_no_store_fails(policy: HeaderPolicy) -> None:
+    quoted = probe(("Cache-Control", 'private, no-cache="Set-Cookie, no-store"'))
+    missing = probe(url="https://p.test/records")
+    result = evaluate_cache([quoted, missing], policy)
+    assert result.status == "failed"
+    assert keys(result) == ["cache.no_store_missing", "cache.missing"]
+    assert result.findings[1].where == "page https://p.test/records"
+
+
+def test_cache_unreachable_is_inconclusive(policy: HeaderPolicy) -> None:
+    result = evaluate_cache([probe(error="connection refused")], policy)
+    assert result.status == "inconclusive"
+    assert "connection refused" in result.reason
+
+
+# --- cookies ------------------------------------------------------------------------------
+
+SECRET = "s3cr3t-session-value-0123456789abcdef"
+
+
+def pw_cookie(name: str, value: str = SECRET, **attributes: Any) -> dict[str, Any]:
+    cookie: dict[str, Any] = {
+        "name": name,
+        "value": value,
+        "domain": "portal.test",
+        "path": "/",
+        "expires": -1,
+        "httpOnly": True,
+        "secure": True,
+        "sameSite": "Lax",
+    }
+    cookie.update(attributes)
+    return cookie
+
+
+def test_cookie_record_keeps_no_value() -> None:
+    record = CookieRecord.from_playwright(pw_cookie("__Host-sid"))
+    assert "value" not in {f.name for f in fields(CookieRecord)}
+    assert record.value_length == len(SECRET)
+    assert SECRET not in repr(record)
+    assert record.same_site == "Lax" and record.secure and record.http_only
+
+
+def test_cookie_record_normalises_samesite() -> None:
+    assert CookieRecord.from_playwright(pw_cookie("a", sameSite="strict")).same_site == "Strict"
+    missing = pw_cookie("a")
+    del missing["sameSite"]
+    assert CookieRecord.from_playwright(missing).same_site is None
+
+
+def test_session_cookie_names_finds_added_and_changed_cookies() -> None:
+    before = [
+        pw_cookie("pre", value="old"),
+        pw_cookie("theme", value="dark"),
+        pw_cookie("scoped", value="x", path="/a"),
+    ]
+    after = [
+        pw_cookie("theme", value="dark"),
+        pw_cookie("pre", value="new"),
+        pw_cookie("__Host-sid"),
+        pw_cookie("scoped", value="x", path="/a"),
+        pw_cookie("scoped", value="x", path="/b"),
+    ]
+    assert session_cookie_names(before, after) == ["pre", "__Host-sid", "scoped"]
+    assert session_cookie_names(after, after) == []
+
+
+def test_session_cookie_compliant_with_host_prefix() -> None:
+    records = [CookieRecord.from_playwright(pw_cookie("__Host-sid", sameSite="Strict"))]
+    result = evaluate_session_cookies(records, ["__Host-sid"])
+    assert result.status == "passed"
+    assert result.findings == ()
+    assert "Secure, HttpOnly, SameSite=Strict" in result.measured
+    assert SECRET not in result.describe() + result.measured
+
+
+def test_session_cookie_without_host_prefix_is_only_a_warning() -> None:
+    result = evaluate_session_cookies([CookieRecord.from_playwright(pw_cookie("sid"))], ["sid"])
+    assert result.status == "passed"
+    assert [f.key for f in result.warnings] == ["cookie.no_host_prefix"]
+
+
+def test_session_cookie_weak_attributes() -> None:
+    records = [
+        CookieRecord.from_playwright(
+            pw_cookie("sid", secure=False, httpOnly=False, sameSite="None")
+        ),
+        CookieRecord.from_playwright(
+            {k: v for k, v in pw_cookie("__Host-auth").items() if k != "sameSite"}
+        ),
+        CookieRecord.from_playwright(pw_cookie("theme", secure=False)),
+    ]
+    result = evaluate_session_cookies(records, ["sid", "__Host-auth"])
+    assert result.status == "failed"
+    assert keys(result) == [
+        "cookie.not_secure",
+        "cookie.not_httponly",
+        "cookie.samesite_weak",
+        "cookie.no_host_prefix",
+        "cookie.samesite_weak",
+    ]
+    assert result.findings[0].where == "sid (portal.test/)"
+    assert "no SameSite" in result.findings[4].message
+    assert SECRET not in result.describe() + result.measured
+
+
+def test_no_session_cookie_is_inconclusive() -> None:
+    records = [CookieRecord.from_playwright(pw_cookie("theme"))]
+    assert evaluate_session_cookies(records, []).status == "inconclusive"
+    assert evaluate_session_cookies(records, ["sid"]).status == "inconclusive"
+
+
+# --- fetch against real servers -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca_file: str
+    leaf_cert: str
+    leaf_key: str
+    localhost_only_cert: str
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _issue_leaf(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    san: Sequence[x509.GeneralName],
+    now: datetime.datetime,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("portal-audit test server"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(list(san)), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("portal-audit test CA"))
+        .issuer_name(_name("portal-audit test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {}
+    loopback = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    localhost = x509.DNSName("localhost")
+    for label, san in (("leaf", [loopback, localhost]), ("localhost", [localhost])):
+        cert, key = _issue_leaf(ca_key, ca_cert, san, now)
+        cert_path = directory / f"{label}.pem"
+        key_path = directory / f"{label}-key.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        paths[label] = (str(cert_path), str(key_path))
+    ca_path = directory / "ca.pem"
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    return Pki(
+        ca_file=str(ca_path),
+        leaf_cert=paths["leaf"][0],
+        leaf_key=paths["leaf"][1],
+        localhost_only_cert=paths["localhost"][0],
+    )
+
+
+Route = tuple[int, list[tuple[str, str]]]
+
+
+class _HeaderServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, routes: dict[str, Route], tls: ssl.SSLContext | None) -> None:
+        self.routes = routes
+        self.tls = tls
+        self.seen_cookies: list[str | None] = []
+        super().__init__(("127.0.0.1", 0), _RouteHandler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            # The handshake then happens in the handler thread, not the accept loop.
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that reject the certificate abort the handshake; that is the point of the test.
+        pass
+
+
+class _RouteHandler(BaseHTTPRequestHandler):
+    server: _HeaderServer
+
+    def do_GET(self) -> None:
+        self.server.seen_cookies.append(self.headers.get("Cookie"))
+        status, headers = self.server.routes.get(self.path, (404, []))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    base: str
+    port: int
+    seen_cookies: list[str | None]
+
+
+@contextmanager
+def _serve(routes: dict[str, Route], tls: ssl.SSLContext | None) -> Iterator[RunningServer]:
+    server = _HeaderServer(routes, tls)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    port = server.server_address[1]
+    scheme = "https" if tls else "http"
+    try:
+        yield RunningServer(
+            base=f"{scheme}://127.0.0.1:{port}", port=port, seen_cookies=server.seen_cookies
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _server_tls(cert: str, key: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+ROUTES: dict[str, Route] = {
+    "/": (
+        200,
+        [
+            ("Strict-Transport-Security", GOOD_HSTS),
+            ("Content-Security-Policy", "object-src 'none'"),
+            ("content-security-policy", "frame-ancestors 'none'; base-uri 'self'"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "unsafe-url, no-referrer"),
+            ("Cache-Control", "no-store"),
+            ("Set-Cookie", f"__Host-sid={SECRET}; Path=/; Secure; HttpOnly; SameSite=Lax"),
+        ],
+    ),
+    "/old": (302, [("Location", "/"), ("Strict-Transport-Security", "max-age=60")]),
+    "/loop": (302, [("Location", "/loop")]),
+}
+
+
+@pytest.fixture(scope="module")
+def https_server(pki: Pki) -> Iterator[RunningServer]:
+    with _serve(ROUTES, _server_tls(pki.leaf_cert, pki.leaf_key)) as server:
+        yield server
+
+
+@pytest.fixture()
+def trusting(pki: Pki) -> ssl.SSLContext:
+    return make_ssl_context(pki.ca_file)
+
+
+def test_make_ssl_context_always_verifies(pki: Pki) -> None:
+    context = make_ssl_context(pki.ca_file)
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert make_ssl_context(None).verify_mode == ssl.CERT_REQUIRED
+
+
+def test_fetch_records_headers_with_duplicates(
+    https_server: RunningServer, trusting: ssl.SSLContext, policy: HeaderPolicy
+) -> None:
+    result = fetch(f"{https_server.base}/", ssl_context=trusting, timeout=5, kind="page")
+    assert result.error is None and result.reachable
+    assert result.status == 200
+    assert result.kind == "page"
+    assert result.elapsed > 0
+    assert result.get("strict-TRANSPORT-security") == GOOD_HSTS
+    assert result.get_all("CONTENT-SECURITY-POLICY") == (
+        "object-src 'none'",
+        "frame-ancestors 'none'; base-uri 'self'",
+    )
+    assert result.get("x-missing") is None
+    assert (
+        result.get("set-cookie") == "__Host-sid=[REDACTED]; Path=/; Secure; HttpOnly; SameSite=Lax"
+    )
+    assert SECRET not in repr(result)
+    for evaluate in (evaluate_hsts, evaluate_csp, evaluate_misc, evaluate_cache):
+        assert evaluate([result], policy).status == "passed"
+
+
+def test_fetch_does_not_follow_redirects_by_default(
+    https_server: RunningServer, trusting: ssl.SSLContext, policy: HeaderPolicy
+) -> None:
+    result = fetch(f"{https_server.base}/old", ssl_context=trusting, timeout=5, kind="redirect")
+    assert result.status == 302
+    assert result.location == "/"
+    assert keys(evaluate_hsts([result], policy)) == ["hsts.max_age_too_short"]
+
+
+def test_fetch_follows_redirects_when_asked(
+    https_server: RunningServer, trusting: ssl.SSLContext
+) -> None:
+    result = fetch(
+        f"{https_server.base}/old", ssl_context=trusting, timeout=5, follow_redirects=True
+    )
+    assert result.status == 200
+    assert result.url == f"{https_server.base}/"
+    assert result.redirects == (f"{https_server.base}/old",)
+
+
+def test_fetch_keeps_credentials_on_the_same_origin_only(pki: Pki) -> None:
+    tls = _server_tls(pki.leaf_cert, pki.leaf_key)
+    with _serve({"/": (200, [])}, tls) as other:
+        routes: dict[str, Route] = {
+            "/same": (302, [("Location", "/away")]),
+            "/away": (302, [("Location", f"https://localhost:{other.port}/")]),
+        }
+        with _serve(routes, tls) as first:
+            result = fetch(
+                f"{first.base}/same",
+                ssl_context=make_ssl_context(pki.ca_file),
+                timeout=5,
+                headers={"Cookie": "sid=abc"},
+                follow_redirects=True,
+            )
+            assert result.status == 200, result.error
+            assert first.seen_cookies == ["sid=abc", "sid=abc"]
+            assert other.seen_cookies == [None]
+
+
+def test_fetch_stops_a_redirect_loop(https_server: RunningServer, trusting: ssl.SSLContext) -> None:
+    result = fetch(
+        f"{https_server.base}/loop", ssl_context=trusting, timeout=5, follow_redirects=True
+    )
+    assert result.error is not None and "redirects" in result.error
+    assert result.status == 302
+
+
+def test_fetch_head_and_not_found(https_server: RunningServer, trusting: ssl.SSLContext) -> None:
+    result = fetch(
+        f"{https_server.base}/nope", ssl_context=trusting, timeout=5, method="HEAD", kind="error"
+    )
+    assert result.status == 404 and result.error is None and result.kind == "error"
+
+
+def test_fetch_plain_http_redirect_to_https(pki: Pki) -> None:
+    routes: dict[str, Route] = {"/": (301, [("Location", "https://127.0.0.1/")])}
+    with _serve(routes, None) as server:
+        result = fetch(f"{server.base}/", ssl_context=None, timeout=5, kind="redirect")
+        assert result.status == 301
+        assert result.location == "https://127.0.0.1/"
+        assert result.scheme == "http"
+
+
+def test_fetch_closed_port_is_refused_without_raising() -> None:
+    # Bound but not listening: the kernel answers the SYN with a reset, and nobody can take
+    # the port while we hold it.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        result = fetch(f"https://127.0.0.1:{port}/", ssl_context=None, timeout=5)
+    assert result.error == "connection refused"
+    assert result.status is None and not result.reachable
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("sid=abc; Secure", "sid=[REDACTED]; Secure"),
+        ("sid=", "sid=[REDACTED]"),
+        ("=abc", "=[REDACTED]"),
+        ("junk", "junk=[REDACTED]"),
+    ],
+)
+def test_set_cookie_values_are_not_kept(value: str, expected: str) -> None:
+    assert redact_set_cookie(value) == expected
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_fetch_silent_server_times_out_within_the_bound(scheme: str) -> None:
+    # Listening but never accepting: the connection completes in the backlog and then
+    # nothing is ever said.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        result = fetch(f"{scheme}://127.0.0.1:{port}/", ssl_context=None, timeout=0.4)
+    assert result.error == "timed out"
+    assert 0.3 <= result.elapsed < 1.5
+
+
+def test_fetch_untrusted_certificate_is_a_verification_error(https_server: RunningServer) -> None:
+    result = fetch(f"{https_server.base}/", ssl_context=make_ssl_context(None), timeout=5)
+    assert result.status is None
+    assert result.error is not None
+    assert "verification failed" in result.error
+
+
+def test_fetch_host_name_mismatch_is_a_verification_error(pki: Pki) -> None:
+    tls = _server_tls(pki.localhost_only_cert, pki.localhost_only_cert.replace(".pem", "-key.pem"))
+    with _serve({"/": (200, [])}, tls) as server:
+        result = fetch(f"{server.base}/", ssl_context=make_ssl_context(pki.ca_file), timeout=5)
+        assert result.error is not None
+        assert "verification failed" in result.error and "127.0.0.1" in result.error
+
+
+def test_fetch_rejects_non_http_urls() -> None:
+    with pytest.raises(ValueError):
+        fetch("ftp://127.0.0.1/", ssl_context=None)
+    with pytest.raises(ValueError):
+        fetch("https:///nohost", ssl_context=None)

@@ -37,6 +37,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "-m", dest="markexpr", default="", help="only these controls, e.g. 'session'"
     )
     parser.add_argument("--allow-destructive", action="store_true")
+    parser.add_argument("--deny-destructive", action="store_true")
     parser.add_argument("--run-dir", default=None, help="where to write this run's reports")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     parser.add_argument("--no-latest", action="store_true", help="leave reports/latest alone")
@@ -74,6 +75,8 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
         command += ["-m", args.markexpr]
     if args.allow_destructive:
         command.append("--allow-destructive")
+    if args.deny_destructive:
+        command.append("--deny-destructive")
     return subprocess.call(command + extra, cwd=ROOT)
 
 

@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from portal.background import SlowProbes
+from portal.background import registered as registered_probes
 from portal.browser import QUIET_ARGS, TrustError, find_chromium, verified_leaf_spki
 from portal.catalogue import Control, load_catalogue
 from portal.driver import PortalDriver, SignInOutcome, load_driver
@@ -39,9 +41,13 @@ OUTCOME_KEY = pytest.StashKey["ControlResult"]()
 RECORD_KEY = pytest.StashKey["ControlRecord"]()
 EXIT_BAD_PROFILE = 3
 
-# The reference portal's accounts read their passwords from these variables; a run generates
-# fresh random ones so no password is ever stored anywhere.
-REFERENCE_PASSWORD_VARIABLES = ("REFERENCE_PATIENT_PASSWORD", "REFERENCE_PATIENT2_PASSWORD")
+
+def reference_password_variables() -> tuple[str, ...]:
+    """The reference portal's accounts read their passwords from these variables; a run
+    generates fresh random ones so no password is ever stored anywhere."""
+    from reference_portal.seed import password_variables
+
+    return password_variables()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +62,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--allow-destructive",
         action="store_true",
         help="run destructive controls (only on accounts marked dedicated_test_account)",
+    )
+    group.addoption(
+        "--deny-destructive",
+        action="store_true",
+        help="skip destructive controls even when the profile allows them",
     )
     group.addoption(
         "--audit-dir",
@@ -107,6 +118,7 @@ class AuditRun:
     weaknesses: list[str]
     started: str
     portal: Any = None  # reference_portal.launcher.RunningPortal when the bundled portal runs
+    slow_probes: SlowProbes | None = None
     results: dict[str, ControlResult] = field(default_factory=dict)
 
     def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
@@ -126,6 +138,8 @@ class AuditRun:
         self.results[result.control_id] = existing.merge(result) if existing else result
 
     def stop(self) -> None:
+        if self.slow_probes is not None:
+            self.slow_probes.stop()
         if self.portal is not None:
             self.portal.stop()
             self.portal = None
@@ -165,8 +179,9 @@ def _start_audit(config: pytest.Config) -> AuditRun:
         _fail_usage(f"bad profile:\n{exc}")
         raise
     redactor = Redactor(profile.secrets())
-    for variable in REFERENCE_PASSWORD_VARIABLES:
-        redactor.add(os.environ.get(variable))
+    if portal is not None:
+        for variable in reference_password_variables():
+            redactor.add(os.environ.get(variable))
     return AuditRun(
         profile_path=profile_path,
         profile=profile,
@@ -186,7 +201,7 @@ def _start_reference_portal(weaknesses: list[str]) -> Any:
     unknown = [w for w in weaknesses if w not in known]
     if unknown:
         _fail_usage(f"unknown weakness flag(s) {unknown}; known: {sorted(known)}")
-    for variable in REFERENCE_PASSWORD_VARIABLES:
+    for variable in reference_password_variables():
         os.environ.setdefault(variable, secrets.token_urlsafe(18))
     try:
         portal = launcher.start(weaknesses)
@@ -199,17 +214,60 @@ def _start_reference_portal(weaknesses: list[str]) -> Any:
     return portal
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Slow scenarios only collect what their background probes measured; running them last
+    # lets those probes wait while everything else runs.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if config.option.collectonly:
         return
     if not any(control_of(item) for item in session.items):
         return
-    config.stash[AUDIT_KEY] = _start_audit(config)
+    run = _start_audit(config)
+    config.stash[AUDIT_KEY] = run
+    wanted = []
+    for item in session.items:
+        control = control_of(item)
+        if (
+            control is not None
+            and control.id in registered_probes()
+            and skip_reason(run, item, control) is None
+        ):
+            wanted.append(control.id)
+    if wanted:
+        run.slow_probes = SlowProbes(
+            run.profile,
+            load_driver(run.profile, run.redactor),
+            run.redactor,
+            lambda runtime: launch_browser(runtime, run.profile),
+        )
+        run.slow_probes.start(wanted)
 
 
 def _audit(config: pytest.Config) -> AuditRun | None:
     return config.stash.get(AUDIT_KEY, None)
+
+
+def skip_reason(run: AuditRun, item: pytest.Item, control: Control) -> str | None:
+    """Why a scenario must not run against this portal, or None."""
+    reason = run.profile.out_of_scope.get(control.id)
+    if reason:
+        return f"out of scope for this portal: {reason}"
+    if item.get_closest_marker("destructive"):
+        config = item.config
+        if config.getoption("deny_destructive"):
+            return "destructive checks denied for this run (--deny-destructive)"
+        if not (config.getoption("allow_destructive") or run.profile.destructive_checks_allowed):
+            return (
+                "destructive checks not allowed "
+                "(profile destructive_checks_allowed or --allow-destructive)"
+            )
+        if not run.profile.patient.dedicated_test_account:
+            return "destructive check needs an account marked dedicated_test_account"
+    return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -218,16 +276,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if run is None or control is None:
         return
     item.stash[RECORD_KEY] = ControlRecord(control)
-    reason = run.profile.out_of_scope.get(control.id)
+    reason = skip_reason(run, item, control)
     if reason:
-        pytest.skip(f"out of scope for this portal: {reason}")
-    if item.get_closest_marker("destructive"):
-        if not (
-            item.config.getoption("allow_destructive") or run.profile.destructive_checks_allowed
-        ):
-            pytest.skip("destructive check not allowed (use --allow-destructive)")
-        if not run.profile.patient.dedicated_test_account:
-            pytest.skip("destructive check needs an account marked dedicated_test_account")
+        pytest.skip(reason)
 
 
 @pytest.hookimpl(trylast=True)
@@ -385,7 +436,32 @@ def playwright_runtime() -> Iterator[Playwright]:
 @pytest.fixture(scope="session")
 def browser(playwright_runtime: Playwright, audit_run: AuditRun) -> Iterator[Browser]:
     """One browser for the whole run; each scenario gets fresh contexts."""
-    profile = audit_run.profile
+    launched = launch_browser(playwright_runtime, audit_run.profile)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="session")
+def slow_probes(audit_run: AuditRun) -> SlowProbes:
+    if audit_run.slow_probes is None:
+        raise Inconclusive("no slow probe was started in this run")
+    return audit_run.slow_probes
+
+
+@pytest.fixture
+def progress(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print a progress line on the console (for long waits)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def show(text: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"portal-audit: {text}")
+
+    return show
+
+
+def launch_browser(runtime: Playwright, profile: Profile) -> Browser:
+    """Chromium with the portal's private CA honoured (see portal.browser.verified_leaf_spki)."""
     args = list(QUIET_ARGS)
     if profile.tls.ca_file and profile.base_url.startswith("https:"):
         try:
@@ -399,9 +475,7 @@ def browser(playwright_runtime: Playwright, audit_run: AuditRun) -> Iterator[Bro
         except TrustError as exc:
             raise Inconclusive(f"cannot trust the portal's certificate: {exc}") from None
         args.append(f"--ignore-certificate-errors-spki-list={pin}")
-    launched = playwright_runtime.chromium.launch(executable_path=find_chromium(), args=args)
-    yield launched
-    launched.close()
+    return runtime.chromium.launch(executable_path=find_chromium(), args=args)
 
 
 class Contexts:

@@ -170,6 +170,11 @@ SEED_ACCOUNTS: tuple[SeedAccount, ...] = (
 )
 
 
+def password_variables() -> tuple[str, ...]:
+    """The environment variables the seeded accounts read their passwords from."""
+    return tuple(account.password_env for account in SEED_ACCOUNTS)
+
+
 def seed(
     db: Database,
     hash_password: Callable[[str], str],

@@ -5,4 +5,8 @@ pytest_plugins = [
     "steps.common",
     "steps.session",
     "steps.transport",
+    "steps.authentication",
+    "steps.mfa",
+    "steps.access",
+    "steps.passwords",
 ]

@@ -71,6 +71,12 @@ class ProbeContext:
         for cookie in context.cookies():
             self.redactor.add(cookie.get("value"))
 
+    def discard(self, context: BrowserContext) -> None:
+        """Close a context now, e.g. so no page keeps its session alive while it idles."""
+        self.remember_cookies(context)
+        context.close()
+        self._contexts.remove(context)
+
     def wait_until(self, moment: float, what: str) -> None:
         """Wait until ``moment`` (time.monotonic()), showing ``what`` as progress.
 
@@ -148,6 +154,14 @@ class SlowProbes:
                 return future.result(timeout=every)
             except TimeoutError:
                 progress(self.describe(control_id))
+
+    def wait_all(self, progress: Callable[[str], None]) -> None:
+        """Wait until every probe has ended (whatever its outcome)."""
+        for control_id in list(self.futures):
+            try:
+                self.result(control_id, progress)
+            except BaseException:  # noqa: BLE001 - each probe's own scenario reports it
+                continue
 
     def describe(self, control_id: str) -> str:
         context = self.contexts.get(control_id)

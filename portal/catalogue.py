@@ -23,6 +23,7 @@ class Control(BaseModel):
     sources: list[str] = []
     destructive: bool = False
     slow: bool = False
+    ends_other_sessions: bool = False
     note: str = ""
 
     @property

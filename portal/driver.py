@@ -19,7 +19,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
+from portal.password_flows import PasswordFlows
 from portal.profile import Account, Profile, ProfileError, ProtectedPage
+from portal.second_factor import SecondFactorMixin
 from scanners.http import redact_set_cookie
 
 
@@ -32,6 +34,7 @@ class SignInOutcome:
     cookies_before: list[Cookie] = field(default_factory=list, repr=False)
     cookies_after: list[Cookie] = field(default_factory=list, repr=False)
     set_cookie_headers: list[str] = field(default_factory=list, repr=False)
+    error_message: str = ""  # the portal's message when it refused the sign-in
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,12 @@ class PortalDriver(Protocol):
 
     def shows_patient_data(self, page: Page, account: Account) -> bool: ...
 
+    def open_sessions_page(self, page: Page) -> tuple[int | None, int | None]: ...
 
-class SelectorDriver:
+    def end_other_sessions(self, page: Page) -> None: ...
+
+
+class SelectorDriver(SecondFactorMixin, PasswordFlows):
     """The generic driver: everything it needs comes from the profile."""
 
     def __init__(self, profile: Profile, redactor: Redactor):
@@ -130,17 +137,26 @@ class SelectorDriver:
         outcome = indicator
         if form.error:
             outcome = indicator.or_(page.locator(form.error).first)
+        if self.profile.mfa is not None:
+            outcome = outcome.or_(page.locator(self.profile.mfa.code).first)
         try:
             outcome.first.wait_for(state="visible", timeout=self.timeout_ms)
         except PlaywrightTimeout:
             detail = "no signed-in indicator appeared after submitting the form"
             return SignInOutcome(False, detail, before, self._remember_cookie_values(page))
+        if self.asks_second_factor(page):
+            if account.totp_secret is None:
+                detail = "the portal asks for a second factor; the profile gives no totp_secret"
+                return SignInOutcome(False, detail, before, self._remember_cookie_values(page))
+            if self.complete_second_factor(page, account) != "signed_in":
+                detail = "the portal refused the second factor (a fresh one-time code)"
+                return SignInOutcome(False, detail, before, self._remember_cookie_values(page))
         after = self._remember_cookie_values(page)
         if indicator.is_visible():
             return SignInOutcome(True, f"signed in as {account.username}", before, after)
         message = page.locator(form.error).first.inner_text() if form.error else ""
         detail = f"the portal refused the sign-in: {message.strip()[:200]}"
-        return SignInOutcome(False, detail, before, after)
+        return SignInOutcome(False, detail, before, after, error_message=message.strip())
 
     def is_signed_in(self, page: Page) -> bool:
         response = self._goto(page, self.profile.signed_in.url)
@@ -191,6 +207,37 @@ class SelectorDriver:
             signed_in=signed_in,
             patient_data_visible=data_visible,
         )
+
+    def open_sessions_page(self, page: Page) -> tuple[int | None, int | None]:
+        """Open the active-sessions page; returns (active sessions, recent sign-ins) listed."""
+        sessions = self.profile.sessions_page
+        if sessions is None:
+            raise Inconclusive("the profile has no sessions_page")
+        self._goto(page, sessions.url)
+        try:
+            page.locator(sessions.end_others).first.wait_for(
+                state="visible", timeout=self.timeout_ms
+            )
+        except PlaywrightTimeout:
+            raise Inconclusive(f"no {sessions.end_others!r} on {page.url}") from None
+        active = (
+            page.locator(sessions.active_sessions).count() if sessions.active_sessions else None
+        )
+        recent = (
+            page.locator(sessions.recent_sign_ins).count() if sessions.recent_sign_ins else None
+        )
+        return active, recent
+
+    def end_other_sessions(self, page: Page) -> None:
+        sessions = self.profile.sessions_page
+        if sessions is None:
+            raise Inconclusive("the profile has no sessions_page")
+        if not page.locator(sessions.end_others).first.is_visible():
+            self.open_sessions_page(page)
+        with page.expect_navigation(wait_until="load", timeout=self.timeout_ms):
+            page.locator(sessions.end_others).first.click(timeout=self.timeout_ms)
+            if sessions.confirm:
+                page.locator(sessions.confirm).first.click(timeout=self.timeout_ms)
 
     def shows_patient_data(self, page: Page, account: Account) -> bool:
         """Whether the page currently shown holds any patient data or the patient's name."""

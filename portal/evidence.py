@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import re
 import threading
 import zipfile
 from collections.abc import Iterable
@@ -18,6 +19,12 @@ from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
 MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words; no real secret is this short
+
+
+def _standalone(digits: bytes) -> re.Pattern[bytes]:
+    # One-time codes are all digits: masked where they stand alone, never inside a longer
+    # number, which would corrupt the timestamps in traces and result files.
+    return re.compile(rb"(?<![0-9])" + re.escape(digits) + rb"(?![0-9])")
 
 
 class Redactor:
@@ -52,14 +59,20 @@ class Redactor:
     def redact_bytes(self, data: bytes) -> bytes:
         for needle in self._ordered():
             if needle in data:
-                data = data.replace(needle, MASK.encode())
+                if needle.isdigit():
+                    data = _standalone(needle).sub(MASK.encode(), data)
+                else:
+                    data = data.replace(needle, MASK.encode())
         return data
 
     def redact_text(self, text: str) -> str:
         return self.redact_bytes(text.encode("utf-8")).decode("utf-8")
 
     def contains_secret(self, data: bytes) -> bool:
-        return any(needle in data for needle in self._ordered())
+        return any(
+            _standalone(needle).search(data) if needle.isdigit() else needle in data
+            for needle in self._ordered()
+        )
 
     def redact_zip(self, data: bytes) -> bytes:
         source = zipfile.ZipFile(io.BytesIO(data))

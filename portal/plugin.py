@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -48,6 +49,14 @@ def reference_password_variables() -> tuple[str, ...]:
     from reference_portal.seed import password_variables
 
     return password_variables()
+
+
+def reference_secret_variables() -> tuple[str, ...]:
+    """The variables holding the TOTP secrets of the reference portal's pre-enrolled accounts;
+    generated for each run like the passwords."""
+    from reference_portal.seed import secret_variables
+
+    return secret_variables()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -182,6 +191,8 @@ def _start_audit(config: pytest.Config) -> AuditRun:
     if portal is not None:
         for variable in reference_password_variables():
             redactor.add(os.environ.get(variable))
+        for variable in reference_secret_variables():
+            redactor.add(os.environ.get(variable))
     return AuditRun(
         profile_path=profile_path,
         profile=profile,
@@ -195,6 +206,7 @@ def _start_audit(config: pytest.Config) -> AuditRun:
 
 def _start_reference_portal(weaknesses: list[str]) -> Any:
     from reference_portal import launcher
+    from reference_portal.passwords import generate_password
     from reference_portal.weaknesses import WEAKNESSES
 
     known = {w.flag for w in WEAKNESSES}
@@ -202,7 +214,11 @@ def _start_reference_portal(weaknesses: list[str]) -> Any:
     if unknown:
         _fail_usage(f"unknown weakness flag(s) {unknown}; known: {sorted(known)}")
     for variable in reference_password_variables():
-        os.environ.setdefault(variable, secrets.token_urlsafe(18))
+        # Valid under every password policy the portal can be weakened to, so the password
+        # controls can always put an account's original password back.
+        os.environ.setdefault(variable, generate_password())
+    for variable in reference_secret_variables():
+        os.environ.setdefault(variable, pyotp.random_base32(32))
     try:
         portal = launcher.start(weaknesses)
     except launcher.PortalStartError as exc:
@@ -211,13 +227,23 @@ def _start_reference_portal(weaknesses: list[str]) -> Any:
     os.environ["REFERENCE_PORTAL_URL"] = portal.https_url
     os.environ["REFERENCE_PORTAL_HTTP_URL"] = portal.http_url
     os.environ["REFERENCE_PORTAL_CA"] = str(portal.ca_file)
+    if portal.maildir is not None:
+        os.environ["REFERENCE_PORTAL_MAILDIR"] = str(portal.maildir)
     return portal
 
 
+def run_order(item: pytest.Item) -> int:
+    """Slow scenarios only collect what their background probes measured, so they run late
+    and the probes wait while everything else runs; scenarios that end the account's other
+    sessions run after them, when no probe's session can be disturbed any more."""
+    control = control_of(item)
+    if control is not None and control.ends_other_sessions:
+        return 2
+    return 1 if item.get_closest_marker("slow") is not None else 0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Slow scenarios only collect what their background probes measured; running them last
-    # lets those probes wait while everything else runs.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+    items.sort(key=run_order)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -488,8 +514,13 @@ class Contexts:
         self.work_dir = work_dir
         self.opened: list[BrowserContext] = []
 
-    def new(self, cookies: list[Any] | None = None) -> BrowserContext:
-        context = self.browser.new_context()
+    def new(self, cookies: list[Any] | None = None, har: Path | None = None) -> BrowserContext:
+        """A fresh context; ``har`` records every request (without bodies) to that file."""
+        if har is not None:
+            har.parent.mkdir(parents=True, exist_ok=True)
+            context = self.browser.new_context(record_har_path=har, record_har_content="omit")
+        else:
+            context = self.browser.new_context()
         # Every cookie value any response sets is a secret, including ones replaced or deleted
         # before the scenario ends, so they are registered as they arrive.
         context.on("response", self._register_set_cookies)
@@ -512,6 +543,14 @@ class Contexts:
 
     def new_page(self, cookies: list[Any] | None = None) -> Page:
         return self.new(cookies).new_page()
+
+    def finish(self, context: BrowserContext) -> None:
+        """Close one context now (its HAR is written on close); no trace is kept for it."""
+        for cookie in context.cookies():
+            self.redactor.add(cookie.get("value"))
+        context.tracing.stop()
+        context.close()
+        self.opened.remove(context)
 
     def close(self, keep_evidence: Evidence | None) -> None:
         for index, context in enumerate(self.opened, start=1):

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import yaml
@@ -87,12 +87,246 @@ class ProtectedPage(_Model):
     patient_data: str = Field(description="Selector of the patient data on the page")
 
 
+class SessionsPage(_Model):
+    """Where a signed-in user sees their active sessions and ends the others (SESS_REVOKE)."""
+
+    url: str = Field(description="Page listing the account's active sessions")
+    end_others: str = Field(description="Selector of the control that ends all other sessions")
+    confirm: str | None = Field(default=None, description="Selector confirming that action")
+    active_sessions: str | None = Field(
+        default=None, description="Selector matching each listed active session"
+    )
+    recent_sign_ins: str | None = Field(
+        default=None, description="Selector matching each listed recent sign-in"
+    )
+
+
 class Account(_Model):
     username: str
     password: SecretStr
     display_name: str = ""
     dedicated_test_account: bool = False
     totp_secret: SecretStr | None = None
+    email: str | None = Field(
+        default=None, description="The account's address in the test mailbox (RESET_*)"
+    )
+
+
+class TotpEnrolment(_Model):
+    """The account page where a signed-in user adds or removes an authenticator app."""
+
+    url: str = Field(description="Page with the authenticator (TOTP) settings")
+    start: str = Field(description="Selector of the control that starts adding an authenticator")
+    reauth_password: str | None = Field(
+        default=None,
+        description="Selector of the current-password field the portal asks for before a "
+        "factor changes (leave out if it asks for none: MFA_ENROLL then fails)",
+    )
+    qr_image: str | None = Field(default=None, description="Selector of the enrolment QR code")
+    shown_key: str | None = Field(default=None, description="Selector of the key shown as text")
+    confirm_code: str = Field(description="Selector of the field for the confirmation code")
+    confirm_submit: str = Field(description="Selector of the confirmation submit button")
+    error: str | None = Field(default=None, description="Selector of an enrolment error message")
+    recovery_codes: str | None = Field(
+        default=None, description="Selector matching each recovery code shown after enrolment"
+    )
+    enrolled: str = Field(description="Selector visible once an authenticator is active")
+    remove: str | None = Field(
+        default=None, description="Selector of the control that removes the authenticator"
+    )
+
+    @model_validator(mode="after")
+    def _some_secret(self) -> TotpEnrolment:
+        if not self.qr_image and not self.shown_key:
+            raise ValueError("give 'qr_image' or 'shown_key' (or both): where the secret is read")
+        return self
+
+
+class SecondFactor(_Model):
+    """The second-factor step of sign-in (MFA_*): selectors of the one-time code form."""
+
+    code: str = Field(description="Selector of the one-time code field")
+    submit: str = Field(description="Selector of the button that submits the code")
+    error: str | None = Field(default=None, description="Selector of a refused-code message")
+    recovery_link: str | None = Field(
+        default=None, description="Selector to click to enter a recovery code instead"
+    )
+    recovery_code: str | None = Field(default=None, description="Selector of the recovery field")
+    recovery_submit: str | None = Field(
+        default=None, description="Selector of the button that submits a recovery code"
+    )
+    enrolment: TotpEnrolment | None = Field(
+        default=None, description="Where an authenticator is added (MFA_ENROLL, MFA_RECOVERY)"
+    )
+
+
+class Lockout(_Model):
+    """How AUTH_LOCKOUT treats the portal's lockout (the thresholds are under policy)."""
+
+    period_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=7200,
+        description="The portal's lockout period: the check then waits for the account to come "
+        "back (leave out when an administrator unlocks accounts)",
+    )
+    pause_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="Pause between sign-in attempts"
+    )
+
+
+class EnumerationReset(_Model):
+    url: str = Field(description="Page with the password-reset request form")
+    username_field: str = Field(description="Form field name of the username or e-mail")
+
+
+class Enumeration(_Model):
+    """AUTH_ENUM: the forms whose answers for a known and an unknown account are compared."""
+
+    known_username: str = Field(
+        description="An existing account's username; its sign-in is refused repeatedly "
+        "(use a dedicated account: the portal may lock it)"
+    )
+    username_field: str = Field(default="username", description="Sign-in form field name")
+    password_field: str = Field(default="password", description="Sign-in form field name")
+    reset: EnumerationReset | None = Field(
+        default=None, description="The password-reset request form, when there is one"
+    )
+
+
+class ProxyAccess(_Model):
+    """PROXY_ACCESS: record URLs a caregiver (accounts.proxy) may and may not open."""
+
+    granted_urls: list[str] = Field(
+        min_length=1, description="Record URLs of a patient the proxy account was granted"
+    )
+    not_granted_urls: list[str] = Field(
+        min_length=1, description="Record URLs of a patient the proxy account was NOT granted"
+    )
+    patient_data: str = Field(description="Selector of the patient data on those pages")
+
+
+class PasswordChangeForm(_Model):
+    """The signed-in page where a user changes their password (PWD_*, SESS_PWCHANGE)."""
+
+    url: str = Field(description="Page with the change-password form")
+    current_password: str = Field(description="Selector of the current-password field")
+    new_password: str = Field(description="Selector of the new-password field")
+    confirm_password: str | None = Field(
+        default=None, description="Selector of the field repeating the new password"
+    )
+    submit: str = Field(description="Selector of the button that submits the change")
+    success: str = Field(description="Selector visible once the password was changed")
+    error: str = Field(description="Selector of the message shown when the change is refused")
+    guidance: str | None = Field(
+        default=None,
+        description="Selector of the password guidance shown with the form (PWD_STRENGTH); "
+        "default: the refusal message",
+    )
+
+
+class PasswordReset(_Model):
+    """The forgotten-password flow: request a link, read it from the mailbox, use it."""
+
+    request_url: str = Field(description="Page with the reset request form")
+    identifier: str = Field(description="Selector of the username or e-mail field")
+    identify_by: Literal["username", "email"] = Field(
+        default="username", description="What the request form is given"
+    )
+    submit: str = Field(description="Selector of the button that requests the link")
+    requested: str = Field(description="Selector of the confirmation shown after a request")
+    new_password: str = Field(description="Selector of the new-password field behind the link")
+    confirm_password: str | None = Field(
+        default=None, description="Selector of the field repeating the new password"
+    )
+    submit_new_password: str = Field(description="Selector of the button setting the password")
+    success: str = Field(description="Selector visible once the password was reset")
+    error: str | None = Field(default=None, description="Selector of a refused new password")
+    invalid_link: str = Field(description="Selector shown for a used, expired or unknown link")
+    mail_subject: str | None = Field(
+        default=None, description="Text in the reset e-mail's subject (default: any new mail)"
+    )
+    link_pattern: str | None = Field(
+        default=None,
+        description="Regular expression matching the reset link in the mail (default: the "
+        "first link to the portal's host)",
+    )
+    link_lifetime_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=86400,
+        description="How long the portal says a link stays valid; RESET_TOKEN waits this long "
+        "(default: policy max_link_lifetime_seconds)",
+    )
+
+    @field_validator("link_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class Passwords(_Model):
+    """Password policy, change and reset (PWD_*, SESS_PWCHANGE, RESET_TOKEN, RESET_MAIL)."""
+
+    account: str = Field(
+        description="Key under accounts whose password the password checks change and restore "
+        "(a dedicated test account, never the main patient)"
+    )
+    reset_account: str | None = Field(
+        default=None,
+        description="Key under accounts that RESET_TOKEN resets (its own account: the check "
+        "runs alongside the others)",
+    )
+    mfa_enforced: bool = Field(
+        default=False,
+        description="Every account must use MFA (then policy min_length_with_mfa applies)",
+    )
+    context_words: list[str] = Field(
+        default=[],
+        description="Portal, hospital and brand names that weak passwords are built from",
+    )
+    change: PasswordChangeForm
+    reset: PasswordReset | None = None
+    notification_subject: str | None = Field(
+        default=None,
+        description="Text in the subject of the 'your password was changed' e-mail (RESET_MAIL)",
+    )
+
+
+class Imap(_Model):
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    username: str
+    password: SecretStr = Field(description="An environment reference such as ${IMAP_PASSWORD}")
+    folder: str = "INBOX"
+    tls: bool = Field(default=True, description="IMAP over TLS (port 993); false = plain IMAP")
+    ca_file: str | None = Field(default=None, description="Extra CA to trust for the server")
+
+
+class MailboxSettings(_Model):
+    """The test mailbox the portal's e-mails arrive in: a Maildir or an IMAP account."""
+
+    maildir: str | None = Field(default=None, description="Path of a Maildir")
+    imap: Imap | None = None
+    wait_seconds: float = Field(
+        default=60, gt=0, le=900, description="How long to wait for an expected e-mail"
+    )
+    patient_data_markers: list[str] = Field(
+        default=[],
+        description="Text that must never appear in an e-mail: record numbers, dates of birth, "
+        "diagnoses of the test patients",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MailboxSettings:
+        if (self.maildir is None) == (self.imap is None):
+            raise ValueError("give exactly one of 'maildir' or 'imap'")
+        return self
 
 
 class Tls(_Model):
@@ -106,6 +340,9 @@ class Headers(_Model):
     error_page: str = "/portal-audit-missing-page"
     static_files: list[str] = []
     extra_pages: list[str] = []
+    patient_data_urls: list[str] = Field(
+        default=[], description="Signed-in data URLs (APIs, downloads) besides protected_pages"
+    )
 
 
 class Timeouts(_Model):
@@ -124,6 +361,23 @@ class Profile(_Model):
     signed_in: SignedIn
     sign_out: SignOut
     protected_pages: list[ProtectedPage] = Field(min_length=1)
+    sessions_page: SessionsPage | None = None
+    plain_http_url: str | None = Field(
+        default=None,
+        description="The portal's plain-HTTP address (default: base_url with http on port 80)",
+    )
+    mfa: SecondFactor | None = Field(
+        default=None, description="The second-factor step and authenticator settings"
+    )
+    lockout: Lockout = Lockout()
+    auth_enum: Enumeration | None = None
+    proxy_access: ProxyAccess | None = None
+    passwords: Passwords | None = Field(
+        default=None, description="Password change and reset (PWD_*, SESS_PWCHANGE, RESET_*)"
+    )
+    mailbox: MailboxSettings | None = Field(
+        default=None, description="The test mailbox the portal's e-mails arrive in (RESET_*)"
+    )
     accounts: dict[str, Account]
     destructive_checks_allowed: bool = False
     session_cookies: list[str] = Field(
@@ -170,6 +424,26 @@ class Profile(_Model):
                 raise ValueError(f"{control_id}: give the reason it is out of scope")
         return {k.upper(): v for k, v in value.items()}
 
+    @model_validator(mode="after")
+    def _password_accounts_exist(self) -> Profile:
+        if self.passwords is None:
+            return self
+        for name in ("account", "reset_account"):
+            key = getattr(self.passwords, name)
+            if key is None:
+                continue
+            if key not in self.accounts:
+                raise ValueError(
+                    f"passwords.{name}: no account {key!r} under accounts "
+                    f"(known: {sorted(self.accounts)})"
+                )
+            if key == "patient":
+                raise ValueError(
+                    f"passwords.{name}: use a dedicated account, not 'patient' (every other "
+                    "check signs in with it, so its password must never change)"
+                )
+        return self
+
     # -- derived values -------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:
         return urljoin(self.base_url, path_or_url)
@@ -188,6 +462,18 @@ class Profile(_Model):
         return name not in self.policy
 
     @property
+    def http_url(self) -> str:
+        """Where plain HTTP would reach the portal (AUTH_HTTPS)."""
+        if self.plain_http_url:
+            return (
+                self.plain_http_url
+                if self.plain_http_url.endswith("/")
+                else self.plain_http_url + "/"
+            )
+        parts = urlsplit(self.base_url)
+        return f"http://{parts.hostname}{parts.path or '/'}"
+
+    @property
     def tls_host(self) -> str:
         return self.tls.host or urlsplit(self.base_url).hostname or ""
 
@@ -202,6 +488,8 @@ class Profile(_Model):
             found.append(account.password.get_secret_value())
             if account.totp_secret is not None:
                 found.append(account.totp_secret.get_secret_value())
+        if self.mailbox is not None and self.mailbox.imap is not None:
+            found.append(self.mailbox.imap.password.get_secret_value())
         return [s for s in found if s]
 
 
@@ -230,7 +518,7 @@ def _interpolate(
         return [_interpolate(v, (*path, i), env, report) for i, v in enumerate(value)]
     is_secret = (
         len(path) == 3 and path[0] == "accounts" and path[-1] in SECRET_FIELDS and value is not None
-    )
+    ) or (path == ("mailbox", "imap", "password") and value is not None)
     if is_secret and not (isinstance(value, str) and ENV_REFERENCE.fullmatch(value.strip())):
         report.fail(path, f"a secret must be an environment reference such as {SECRET_EXAMPLE}")
         return "" if isinstance(value, str) else value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reference_portal.auth import GENERIC_SIGN_IN_ERROR, Authenticator
+from reference_portal.auth import Authenticator
 from reference_portal.headers import SecurityHeadersMiddleware
+from reference_portal.lockout import SignInGuard
+from reference_portal.mail import Mailer
+from reference_portal.mfa import MfaPages
+from reference_portal.password_pages import PasswordPages
+from reference_portal.proxy import ProxyPages
 from reference_portal.records import Account, Patient, Records
+from reference_portal.session_admin import SignInLog
 from reference_portal.sessions import Session, SessionStore, csrf_matches
 from reference_portal.settings import PortalSettings
 
@@ -86,6 +93,9 @@ def _templates() -> Jinja2Templates:
     )
     env.filters["long_date"] = _format_date
     env.filters["long_datetime"] = _format_datetime
+    env.filters["epoch_datetime"] = lambda seconds: _format_datetime(
+        dt.datetime.fromtimestamp(seconds)
+    )
     return Jinja2Templates(env=env)
 
 
@@ -100,6 +110,7 @@ class Portal:
         authenticator: Authenticator,
         *,
         now: Callable[[], dt.datetime] = dt.datetime.now,
+        mailer: Mailer | None = None,
     ) -> None:
         self.settings = settings
         self.records = records
@@ -107,8 +118,13 @@ class Portal:
         self.authenticator = authenticator
         self.templates = _templates()
         self._now = now
+        self.sign_in_log = SignInLog(sessions.database)
+        self.mailer = mailer
+        self.guard = SignInGuard(sessions.database, records, authenticator, settings)
+        self.mfa = MfaPages(self)
+        self.proxy = ProxyPages(self)
 
-    def asgi_app(self) -> ASGIApp:
+    def asgi_app(self, *, plain_http: bool = False) -> ASGIApp:
         routes = [
             Route("/", self.home, methods=["GET"]),
             Route("/login", self.login_page, methods=["GET"]),
@@ -120,14 +136,25 @@ class Portal:
             Route("/appointments", self.appointments, methods=["GET"]),
             Route("/app/login", self.spa_login_page, methods=["GET"]),
             Route("/api/me", self.api_me, methods=["GET"]),
+            Route("/account/sessions", self.account_sessions, methods=["GET"]),
+            Route("/account/sessions/end-others", self.end_other_sessions, methods=["POST"]),
             Route("/api/login", self.api_login, methods=["POST"]),
+            *PasswordPages(self, self.mailer).routes(),
+            *self.mfa.routes(),
+            *self.proxy.routes(),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ]
         app = Starlette(
             routes=routes,
             exception_handlers={HTTPException: self.http_error, Exception: self.server_error},
         )
-        return SecurityHeadersMiddleware(app, hsts=self.settings.hsts_header)
+        return SecurityHeadersMiddleware(
+            app,
+            # HSTS must never be sent over plain HTTP (RFC 6797 7.2).
+            hsts=None if plain_http else self.settings.hsts_header,
+            csp=self.settings.content_security_policy,
+            nosniff=self.settings.sends_nosniff,
+        )
 
     # -- sessions and cookies ------------------------------------------------------------
 
@@ -174,12 +201,24 @@ class Portal:
         token, session = self.sessions.create(None)
         return session, token
 
-    def complete_sign_in(self, pre_session: Session, account: Account) -> str:
+    def complete_sign_in(self, request: Request, pre_session: Session, account: Account) -> str:
+        user_agent = request.headers.get("user-agent", "")
+        address = request.client.host if request.client else ""
+        self.sign_in_log.record(account.id, time.time(), user_agent, address)
+        log.info("sign-in succeeded for account id %s", account.id)
+        presented = request.cookies.get(self.settings.session_cookie_name)
+        if not self.settings.rotates_session_at_sign_in and presented:
+            self.sessions.promote(pre_session, account.id)
+            return presented
         # Session fixation defence: the pre-sign-in ID is discarded, never promoted.
         self.sessions.delete(pre_session)
-        token, _ = self.sessions.create(account.id)
-        log.info("sign-in succeeded for account id %s", account.id)
+        token, _ = self.sessions.create(account.id, user_agent)
         return token
+
+    def landing_after_sign_in(self, target: str, token: str) -> str:
+        if self.settings.token_in_url:
+            return f"{target}{'&' if '?' in target else '?'}sid={token}"
+        return target
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -236,6 +275,9 @@ class Portal:
         next_path = safe_next(request.query_params.get("next"))
         if self.signed_in(request):
             return RedirectResponse(next_path or DEFAULT_LANDING, status_code=303)
+        second_factor = self.mfa.pending_redirect(request)
+        if second_factor is not None:
+            return second_factor
         session, new_token = self.pre_sign_in_session(request)
         response = self.render_login(request, session, next_path=next_path)
         if new_token:
@@ -265,18 +307,26 @@ class Portal:
             )
             self.set_session_cookie(response, token)
             return response
-        account = self.authenticator.authenticate(fields["username"], fields["password"])
+        attempt = self.guard.attempt(fields["username"], fields["password"])
+        account = attempt.account
         if account is None:
             return self.render_login(
                 request,
                 session,
                 next_path=next_path,
                 error_id="sign-in-error",
-                error_text=GENERIC_SIGN_IN_ERROR,
+                error_text=attempt.error_text,
                 status_code=401,
             )
-        token = self.complete_sign_in(session, account)
-        response = RedirectResponse(next_path or DEFAULT_LANDING, status_code=303)
+        if self.mfa.required_for(account):
+            token = self.mfa.start_challenge(request, session, account)
+            second = "/login/mfa" + (f"?next={quote(next_path, safe='/')}" if next_path else "")
+            response = RedirectResponse(second, status_code=303)
+            self.set_session_cookie(response, token)
+            return response
+        token = self.complete_sign_in(request, session, account)
+        target = self.landing_after_sign_in(next_path or DEFAULT_LANDING, token)
+        response = RedirectResponse(target, status_code=303)
         self.set_session_cookie(response, token)
         return response
 
@@ -349,6 +399,41 @@ class Portal:
             self.set_session_cookie(response, new_token)
         return response
 
+    # -- active sessions and recent sign-ins (SESS_REVOKE) ---------------------------------
+
+    def account_sessions(self, request: Request) -> Response:
+        who = self.signed_in(request)
+        if who is None:
+            return self.to_sign_in(request)
+        assert who.account.id is not None
+        return self.render_signed_in(
+            request,
+            "sessions.html",
+            who,
+            "/account/sessions",
+            sessions=self.sessions.active_for(who.account.id),
+            current_hash=who.session.token_hash,
+            sign_ins=self.sign_in_log.recent(who.account.id),
+            ended=request.query_params.get("ended"),
+        )
+
+    async def end_other_sessions(self, request: Request) -> Response:
+        async with request.form() as form:
+            submitted = form.get("csrf_token")
+            csrf = submitted if isinstance(submitted, str) else ""
+        return await run_in_threadpool(self._end_other_sessions, request, csrf)
+
+    def _end_other_sessions(self, request: Request, csrf: str) -> Response:
+        who = self.signed_in(request)
+        if who is None:
+            return self.to_sign_in(request)
+        if not csrf_matches(who.session, csrf):
+            return self.error_page(request, 403)
+        ended = len(self.sessions.active_for(who.account.id)) - 1
+        if self.settings.ends_other_sessions:
+            ended = self.sessions.end_others(who.session)
+        return RedirectResponse(f"/account/sessions?ended={max(ended, 0)}", status_code=303)
+
     # -- JSON API ------------------------------------------------------------------------
 
     def api_me(self, request: Request) -> Response:
@@ -369,7 +454,8 @@ class Portal:
                 }
                 if patient
                 else None,
-            }
+            },
+            headers={"Cache-Control": self.settings.patient_data_cache_control},
         )
 
     async def api_login(self, request: Request) -> Response:
@@ -406,14 +492,21 @@ class Portal:
                 {"error": "csrf_failed", "message": FORM_EXPIRED_ERROR + " Reload the page."},
                 status_code=403,
             )
-        account = self.authenticator.authenticate(username, password)
+        attempt = self.guard.attempt(username, password)
+        account = attempt.account
         if account is None:
             return JSONResponse(
-                {"error": "invalid_credentials", "message": GENERIC_SIGN_IN_ERROR},
+                {"error": "invalid_credentials", "message": attempt.error_text},
                 status_code=401,
             )
-        token = self.complete_sign_in(session, account)
-        response = JSONResponse({"signed_in": True, "redirect": DEFAULT_LANDING})
+        if self.mfa.required_for(account):
+            token = self.mfa.start_challenge(request, session, account)
+            response = JSONResponse({"signed_in": False, "redirect": "/login/mfa"})
+            self.set_session_cookie(response, token)
+            return response
+        token = self.complete_sign_in(request, session, account)
+        target = self.landing_after_sign_in(DEFAULT_LANDING, token)
+        response = JSONResponse({"signed_in": True, "redirect": target})
         self.set_session_cookie(response, token)
         return response
 

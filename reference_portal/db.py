@@ -69,6 +69,65 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT NOT NULL
     );
     """,
+    # 2: what the account's "active sessions and recent sign-ins" page shows (SESS_REVOKE).
+    """
+    ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+    CREATE TABLE sign_in_events (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        user_agent TEXT NOT NULL,
+        address TEXT NOT NULL
+    );
+    CREATE INDEX sign_in_events_by_account ON sign_in_events(account_id, at);
+    """,
+    # 3: e-mail addresses and password-reset links (RESET_TOKEN, RESET_MAIL).
+    """
+    ALTER TABLE accounts ADD COLUMN email TEXT NOT NULL DEFAULT '';
+    CREATE TABLE password_resets (
+        token_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        used_at REAL
+    );
+    CREATE INDEX password_resets_by_account ON password_resets(account_id);
+    """,
+    # 4: lockout counters, TOTP factors, recovery codes, second-factor challenges and caregiver
+    # grants (AUTH_LOCKOUT, MFA_*, PROXY_ACCESS).
+    """
+    CREATE TABLE sign_in_failures (
+        account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+        failures INTEGER NOT NULL,
+        locked_until REAL NOT NULL
+    );
+    CREATE TABLE totp_factors (
+        account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+        secret TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        confirmed INTEGER NOT NULL,
+        last_used_step INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE recovery_codes (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        code_hash TEXT NOT NULL,
+        used_at REAL
+    );
+    CREATE INDEX recovery_codes_by_account ON recovery_codes(account_id);
+    CREATE TABLE mfa_challenges (
+        session_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        wrong_codes INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE proxy_grants (
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+        PRIMARY KEY (account_id, patient_id)
+    );
+    """,
 )
 
 

@@ -18,9 +18,18 @@ class SecurityHeadersMiddleware:
     redirects under /static are not cached either.
     """
 
-    def __init__(self, app: ASGIApp, *, hsts: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        hsts: str | None,
+        csp: str = CONTENT_SECURITY_POLICY,
+        nosniff: bool = True,
+    ) -> None:
         self.app = app
         self.hsts = hsts
+        self.csp = csp
+        self.nosniff = nosniff
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,13 +44,15 @@ class SecurityHeadersMiddleware:
                     headers["Strict-Transport-Security"] = self.hsts
                 elif "strict-transport-security" in headers:
                     del headers["Strict-Transport-Security"]
-                headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Content-Security-Policy"] = self.csp
+                if self.nosniff:
+                    headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "no-referrer"
                 status = int(message["status"])
                 if is_static and status in (200, 206, 304):
                     headers["Cache-Control"] = STATIC_CACHE_CONTROL
-                else:
+                elif "cache-control" not in headers:
+                    # A handler may set its own (the patient_data_cacheable weakness does).
                     headers["Cache-Control"] = "no-store"
             await send(message)
 

@@ -72,6 +72,8 @@ class RunningPortal:
     process: subprocess.Popen[str] = field(repr=False, compare=False)
     _stderr: _StreamReader = field(repr=False, compare=False)
     _stdout: _StreamReader = field(repr=False, compare=False)
+    # Where the portal's SMTP sink files every e-mail it sends (the audit's test mailbox).
+    maildir: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -215,6 +217,7 @@ def start(
         ca_file=Path(ready["ca_file"]),
         state_dir=Path(ready["state_dir"]),
         weaknesses=tuple(ready.get("weaknesses", ())),
+        maildir=Path(ready["maildir"]) if ready.get("maildir") else None,
         process=process,
         _stderr=stderr,
         _stdout=stdout,

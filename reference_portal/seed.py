@@ -54,6 +54,11 @@ class SeedAccount:
     lab_results: tuple[SeedLabResult, ...]
     messages: tuple[SeedMessage, ...]
     appointments: tuple[SeedAppointment, ...]
+    email: str = ""
+    # The variable holding this account's TOTP secret: the account starts enrolled in MFA.
+    totp_env: str | None = None
+    # Medical record numbers of the patients this (caregiver) account was granted.
+    proxy_for: tuple[str, ...] = ()
 
 
 SEED_ACCOUNTS: tuple[SeedAccount, ...] = (
@@ -167,12 +172,108 @@ SEED_ACCOUNTS: tuple[SeedAccount, ...] = (
             ),
         ),
     ),
+    # Dedicated to the password controls (PWD_*, SESS_PWCHANGE, RESET_MAIL), whose checks
+    # change this account's password and put it back.
+    SeedAccount(
+        username="patient.lindqvist",
+        password_env="REFERENCE_PASSWORD_TESTER_PASSWORD",
+        full_name="Erik Lindqvist",
+        date_of_birth=dt.date(1968, 9, 4),
+        mrn="6702-3318",
+        lab_results=(
+            SeedLabResult("Hemoglobin", "14.2", "g/dL", "13.5-17.5", None, 10, "Dr. Priya Raman"),
+        ),
+        messages=(),
+        appointments=(),
+        email="erik.lindqvist@patients.riverside-health.example",
+    ),
+    # Dedicated to RESET_TOKEN, which resets this account's password alongside the other checks.
+    SeedAccount(
+        username="patient.nakamura",
+        password_env="REFERENCE_RESET_TESTER_PASSWORD",
+        full_name="Aiko Nakamura",
+        date_of_birth=dt.date(1991, 6, 21),
+        mrn="7113-0425",
+        lab_results=(
+            SeedLabResult("Ferritin", "48", "ng/mL", "15-150", None, 20, "Dr. Helen Cho"),
+        ),
+        messages=(),
+        appointments=(),
+        email="aiko.nakamura@patients.riverside-health.example",
+    ),
+    # Dedicated to the authentication, MFA and caregiver controls (AUTH_*, MFA_*, PROXY_ACCESS).
+    # Enrolled in TOTP from the start, with a secret each run generates (MFA_ENFORCE, MFA_OTP).
+    SeedAccount(
+        username="patient.mensah",
+        password_env="REFERENCE_MFA_PASSWORD",
+        totp_env="REFERENCE_MFA_TOTP_SECRET",
+        full_name="Kwame Mensah",
+        date_of_birth=dt.date(1975, 2, 14),
+        mrn="8204-5561",
+        lab_results=(
+            SeedLabResult("Glucose, fasting", "92", "mg/dL", "70-99", None, 8, "Dr. Helen Cho"),
+        ),
+        messages=(),
+        appointments=(),
+    ),
+    # Enrols an authenticator and removes it again on every run (MFA_ENROLL, MFA_RECOVERY).
+    SeedAccount(
+        username="patient.haddad",
+        password_env="REFERENCE_MFA_ENROL_PASSWORD",
+        full_name="Layla Haddad",
+        date_of_birth=dt.date(1988, 12, 1),
+        mrn="8315-6672",
+        lab_results=(),
+        messages=(),
+        appointments=(),
+    ),
+    # Locked out on purpose by AUTH_LOCKOUT.
+    SeedAccount(
+        username="patient.kowalski",
+        password_env="REFERENCE_LOCKOUT_PASSWORD",
+        full_name="Piotr Kowalski",
+        date_of_birth=dt.date(1963, 7, 30),
+        mrn="8426-7783",
+        lab_results=(),
+        messages=(),
+        appointments=(),
+    ),
+    # The known username whose refused sign-ins AUTH_ENUM times (it may get locked doing so).
+    SeedAccount(
+        username="patient.brennan",
+        password_env="REFERENCE_ENUM_PASSWORD",
+        full_name="Siobhan Brennan",
+        date_of_birth=dt.date(1982, 4, 9),
+        mrn="8537-8894",
+        lab_results=(),
+        messages=(),
+        appointments=(),
+    ),
+    # A caregiver with a record of her own, granted Daniel Okafor's records but no one else's.
+    SeedAccount(
+        username="caregiver.jones",
+        password_env="REFERENCE_PROXY_PASSWORD",
+        full_name="Grace Jones",
+        date_of_birth=dt.date(1958, 10, 17),
+        mrn="8648-9905",
+        lab_results=(
+            SeedLabResult("Vitamin B12", "410", "pg/mL", "200-900", None, 15, "Dr. Priya Raman"),
+        ),
+        messages=(),
+        appointments=(),
+        proxy_for=("5520-1187",),
+    ),
 )
 
 
 def password_variables() -> tuple[str, ...]:
     """The environment variables the seeded accounts read their passwords from."""
     return tuple(account.password_env for account in SEED_ACCOUNTS)
+
+
+def secret_variables() -> tuple[str, ...]:
+    """The environment variables the seeded accounts read their TOTP secrets from."""
+    return tuple(account.totp_env for account in SEED_ACCOUNTS if account.totp_env)
 
 
 def seed(

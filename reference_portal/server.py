@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -24,8 +25,13 @@ from starlette.types import ASGIApp
 from reference_portal.app import Portal, https_redirect_app
 from reference_portal.auth import Authenticator
 from reference_portal.db import Database
+from reference_portal.mail import Mailer, MailSink
+from reference_portal.mfa import seed_factors
+from reference_portal.password_pages import seed_emails
+from reference_portal.passwords import TruncatingAuthenticator
+from reference_portal.proxy import seed_grants
 from reference_portal.records import Records
-from reference_portal.seed import seed
+from reference_portal.seed import SEED_ACCOUNTS, seed
 from reference_portal.sessions import SessionStore
 from reference_portal.settings import (
     DEFAULT_ABSOLUTE_TIMEOUT,
@@ -100,6 +106,7 @@ def _uvicorn_config(app: ASGIApp, context: ssl.SSLContext | None) -> uvicorn.Con
     )
 
 
+UNUSED_OCSP_URL = "http://127.0.0.1:9/ocsp"
 # Names a file that receives every issued session token, for the suite's redaction test.
 ISSUED_TOKEN_LOG_VARIABLE = "REFERENCE_PORTAL_ISSUED_TOKENS"
 
@@ -119,6 +126,7 @@ def serve(
         state_dir = options.state_dir.resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
     sockets: list[socket.socket] = []
+    mail_sink: MailSink | None = None
     try:
         try:
             https_sock = bind_listener(options.host, options.https_port)
@@ -138,21 +146,36 @@ def serve(
             https_port=https_port,
         )
 
-        material = generate_tls_material(state_dir, host=options.host)
+        material = generate_tls_material(
+            state_dir,
+            host=options.host,
+            leaf_lifetime=dt.timedelta(days=settings.leaf_lifetime_days),
+            # Never contacted: the certificate only has to name a responder.
+            ocsp_url=UNUSED_OCSP_URL if settings.certificate_names_ocsp_responder else None,
+        )
         db = Database(state_dir / "portal.sqlite3")
         db.migrate()
         records = Records(db)
-        authenticator = Authenticator(records)
+        kept = settings.password_kept_characters
+        authenticator = (
+            TruncatingAuthenticator(records, keep=kept) if kept else Authenticator(records)
+        )
         seed(db, authenticator.hash_password, env)
+        seed_factors(db, settings, env)
+        seed_grants(db)
+        seed_emails(db, {account.username: account.email for account in SEED_ACCOUNTS})
+        mail_sink = MailSink(state_dir / "maildir").start()
         token_log = env.get(ISSUED_TOKEN_LOG_VARIABLE)
         sessions = SessionStore(
             db,
-            idle_timeout=settings.idle_timeout,
-            absolute_timeout=settings.absolute_timeout,
+            idle_timeout=settings.effective_idle_timeout,
+            absolute_timeout=settings.effective_absolute_timeout,
+            token_bytes=settings.session_token_bytes,
             issued_token_log=Path(token_log) if token_log else None,
         )
         sessions.purge_expired()
-        portal = Portal(settings, records, sessions, authenticator)
+        mailer = Mailer(mail_sink.host, mail_sink.port)
+        portal = Portal(settings, records, sessions, authenticator, mailer=mailer)
 
         ready: dict[str, Any] = {
             "https_url": _url("https", options.host, https_port),
@@ -164,9 +187,21 @@ def serve(
             "state_dir": str(state_dir),
             "weaknesses": list(settings.weaknesses),
             "pid": os.getpid(),
+            "maildir": str(mail_sink.maildir),
+            "smtp_port": mail_sink.port,
         }
-        https_server = _Listener(_uvicorn_config(portal.asgi_app(), server_context(material)))
-        http_server = _Listener(_uvicorn_config(https_redirect_app(settings), None))
+        tls_context = server_context(
+            material,
+            legacy_protocols=settings.tls_allows_legacy_protocols,
+            extra_ciphers=settings.tls_extra_ciphers,
+        )
+        https_server = _Listener(_uvicorn_config(portal.asgi_app(), tls_context))
+        plain_app = (
+            https_redirect_app(settings)
+            if settings.plain_http_redirects
+            else portal.asgi_app(plain_http=True)
+        )
+        http_server = _Listener(_uvicorn_config(plain_app, None))
         return asyncio.run(
             _run_listeners([(https_server, https_sock), (http_server, http_sock)], ready, stdout)
         )
@@ -176,6 +211,8 @@ def serve(
             signal.signal(signum, signal.SIG_IGN)
         for sock in sockets:
             sock.close()
+        if mail_sink is not None:
+            mail_sink.stop()
         if owns_state_dir:
             shutil.rmtree(state_dir, ignore_errors=True)
 

@@ -39,6 +39,14 @@ def csrf_matches(session: Session | None, submitted: str | None) -> bool:
     return secrets.compare_digest(session.csrf_token.encode(), submitted.encode())
 
 
+@dataclass(frozen=True)
+class ActiveSession:
+    token_hash: str
+    created_at: float
+    last_seen_at: float
+    user_agent: str
+
+
 class SessionStore:
     def __init__(
         self,
@@ -48,16 +56,19 @@ class SessionStore:
         absolute_timeout: float,
         clock: Callable[[], float] = time.time,
         issued_token_log: Path | None = None,
+        token_bytes: int = 32,
     ) -> None:
+        self.token_bytes = token_bytes
+        self.database = db
         self._db = db
         self.idle_timeout = idle_timeout
         self.absolute_timeout = absolute_timeout
         self._clock = clock
         self._issued_token_log = issued_token_log
 
-    def create(self, account_id: int | None) -> tuple[str, Session]:
+    def create(self, account_id: int | None, user_agent: str = "") -> tuple[str, Session]:
         """Start a session under a brand-new token; returns the raw token for the cookie."""
-        token = secrets.token_urlsafe(32)
+        token = secrets.token_urlsafe(self.token_bytes)
         if self._issued_token_log is not None:
             # Test hook only: lets portal-audit's own tests prove no session cookie value
             # reaches an audit artifact. Never set for a real deployment.
@@ -74,13 +85,14 @@ class SessionStore:
         with self._db.connect() as conn:
             conn.execute(
                 "INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, "
-                "last_seen_at) VALUES (?, ?, ?, ?, ?)",
+                "last_seen_at, user_agent) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     session.token_hash,
                     session.account_id,
                     session.csrf_token,
                     session.created_at,
                     session.last_seen_at,
+                    user_agent[:300],
                 ),
             )
         return token, session
@@ -110,6 +122,37 @@ class SessionStore:
             created_at=row["created_at"],
             last_seen_at=now,
         )
+
+    def promote(self, session: Session, account_id: int) -> None:
+        """Authenticate an existing session in place (only the session_fixation weakness)."""
+        with self._db.connect() as conn:
+            conn.execute(
+                "UPDATE sessions SET account_id = ? WHERE token_hash = ?",
+                (account_id, session.token_hash),
+            )
+
+    def active_for(self, account_id: int) -> list[ActiveSession]:
+        now = self._clock()
+        with self._db.connect() as conn:
+            self._purge(conn, now)
+            rows = conn.execute(
+                "SELECT token_hash, created_at, last_seen_at, user_agent FROM sessions "
+                "WHERE account_id = ? ORDER BY created_at DESC",
+                (account_id,),
+            ).fetchall()
+        return [
+            ActiveSession(r["token_hash"], r["created_at"], r["last_seen_at"], r["user_agent"])
+            for r in rows
+        ]
+
+    def end_others(self, session: Session) -> int:
+        """End every other session of the same account; returns how many ended."""
+        with self._db.connect() as conn:
+            cursor = conn.execute(
+                "DELETE FROM sessions WHERE account_id = ? AND token_hash != ?",
+                (session.account_id, session.token_hash),
+            )
+            return cursor.rowcount
 
     def delete(self, session: Session) -> None:
         with self._db.connect() as conn:

@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 LEAF_LIFETIME = dt.timedelta(days=90)
 CA_LIFETIME = dt.timedelta(days=365)
@@ -61,7 +61,13 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def generate_tls_material(state_dir: Path, *, host: str = "127.0.0.1") -> TlsMaterial:
+def generate_tls_material(
+    state_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    leaf_lifetime: dt.timedelta = LEAF_LIFETIME,
+    ocsp_url: str | None = None,
+) -> TlsMaterial:
     """Create a fresh CA and leaf; only ca.pem is meant for clients, the CA key never hits disk."""
     now = dt.datetime.now(dt.UTC)
 
@@ -96,14 +102,14 @@ def generate_tls_material(state_dir: Path, *, host: str = "127.0.0.1") -> TlsMat
     )
 
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf_cert = (
+    leaf_builder = (
         x509.CertificateBuilder()
         .subject_name(_name("localhost"))
         .issuer_name(ca_name)
         .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now - BACKDATE + LEAF_LIFETIME)
+        .not_valid_after(now - BACKDATE + leaf_lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -128,8 +134,19 @@ def generate_tls_material(state_dir: Path, *, host: str = "127.0.0.1") -> TlsMat
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
         )
-        .sign(ca_key, hashes.SHA256())
     )
+    if ocsp_url:
+        leaf_builder = leaf_builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    leaf_cert = leaf_builder.sign(ca_key, hashes.SHA256())
 
     tls_dir = state_dir / "tls"
     tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -150,12 +167,19 @@ def generate_tls_material(state_dir: Path, *, host: str = "127.0.0.1") -> TlsMat
     return TlsMaterial(ca_file=ca_file.resolve(), chain_file=chain_file, key_file=key_file)
 
 
-def server_context(material: TlsMaterial) -> ssl.SSLContext:
+def server_context(
+    material: TlsMaterial, *, legacy_protocols: bool = False, extra_ciphers: str = ""
+) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.maximum_version = ssl.TLSVersion.TLSv1_3
+    ciphers = TLS_CIPHERS + (f":{extra_ciphers}" if extra_ciphers else "")
+    if legacy_protocols:
+        # OpenSSL 3 allows TLS 1.0/1.1 only at security level 0, with a suite they can use.
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        ciphers += ":ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0"
     # TLS 1.3 suites are OpenSSL's defaults, which match Mozilla intermediate already.
-    context.set_ciphers(TLS_CIPHERS)
+    context.set_ciphers(ciphers)
     context.set_ecdh_curve(TLS_CURVE)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     context.load_cert_chain(certfile=material.chain_file, keyfile=material.key_file)

@@ -63,8 +63,8 @@ def build_summary(
         result.pop("control_id")
         controls[control_id] = result
     counts = {status: 0 for status in SEVERITY}
-    for result in results.values():
-        counts[result.status] += 1
+    for control_result in results.values():
+        counts[control_result.status] += 1
     return {
         "verdict": verdict(results),
         "profile": profile,

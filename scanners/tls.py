@@ -937,6 +937,10 @@ def evaluate_ciphers(scan: TlsScan, policy: MozillaPolicy) -> Evaluation:
     for protocol in PROTOCOLS:
         suites = scan.cipher_suites.get(protocol, ())
         total += len(suites)
+        if protocol not in policy.tls_versions:
+            # A forbidden protocol is TLS_PROTOCOLS' finding; its suites are judged only
+            # under the protocols the profile allows, so one weakness fails one control.
+            continue
         allowed = policy.allowed_suites(protocol)
         for suite in suites:
             if suite not in allowed:

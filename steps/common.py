@@ -25,6 +25,17 @@ class SignedInVisit:
     session_cookies: list[Cookie] = field(repr=False)
 
 
+def session_cookies_of(profile: Profile, outcome: SignInOutcome) -> list[str]:
+    """The session cookie names in use after a sign-in.
+
+    Named in the profile: those the browser holds. Otherwise: the cookies sign-in set or changed.
+    """
+    if profile.session_cookies:
+        held = {c.get("name") for c in outcome.cookies_after}
+        return [name for name in profile.session_cookies if name in held]
+    return session_cookie_names(list(outcome.cookies_before), list(outcome.cookies_after))
+
+
 @given("the portal answers over HTTPS", target_fixture="target_probe")
 def portal_answers(profile: Profile) -> HttpProbe:
     probe = fetch(
@@ -71,8 +82,6 @@ def patient_has_signed_in(
     outcome = driver.sign_in(page, profile.patient)
     if not outcome.signed_in:
         raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
-    names = profile.session_cookies or session_cookie_names(
-        list(outcome.cookies_before), list(outcome.cookies_after)
-    )
+    names = session_cookies_of(profile, outcome)
     cookies = [c for c in outcome.cookies_after if c.get("name") in names]
     return SignedInVisit(page, outcome, names, cookies)

@@ -1,15 +1,37 @@
-"""Transport steps: security headers over HTTPS."""
+"""Transport steps: TLS, security headers, HTTPS-only credentials."""
 
 from __future__ import annotations
 
-from pytest_bdd import then, when
+from datetime import UTC, datetime
+from urllib.parse import quote, quote_plus, urljoin
 
+import pytest
+from playwright.sync_api import Page, Request
+from pytest_bdd import given, then, when
+
+from portal.driver import PortalDriver
+from portal.errors import Inconclusive
 from portal.evidence import Evidence
-from portal.plugin import ControlRecord
+from portal.plugin import Contexts, ControlRecord
 from portal.profile import Profile
-from scanners.headers import evaluate_hsts, load_header_policy
+from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc, load_header_policy
 from scanners.http import HttpProbe, fetch, make_ssl_context
+from scanners.tls import (
+    MozillaPolicy,
+    TlsScan,
+    TlsTarget,
+    evaluate_certificate,
+    evaluate_ciphers,
+    evaluate_ocsp,
+    evaluate_protocols,
+    evaluate_vulnerabilities,
+    load_policy,
+    scan_tls,
+)
 from steps.outcome import conclude
+
+FRAMING_ORIGIN = "http://framing-check.portal-audit.invalid/"
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @when(
@@ -52,3 +74,198 @@ def hsts_everywhere(
         min_max_age=int(profile.threshold("min_max_age_seconds")),
     )
     conclude(evaluation, control_record, evidence, "HSTS findings")
+
+
+# -- TLS: one scan per run, judged by each TLS control ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tls_scan(profile: Profile) -> TlsScan:
+    target = TlsTarget(
+        host=profile.tls_host,
+        port=profile.tls_port,
+        server_name=profile.tls.server_name,
+        ca_file=profile.tls.ca_file,
+    )
+    return scan_tls(target, timeout=profile.timeouts.reachability_seconds)
+
+
+@pytest.fixture(scope="session")
+def mozilla_policy(profile: Profile) -> MozillaPolicy:
+    return load_policy(str(profile.threshold("mozilla_level")))
+
+
+@given("the portal's TLS endpoint has been scanned", target_fixture="scanned")
+def tls_endpoint_scanned(tls_scan: TlsScan, evidence: Evidence) -> TlsScan:
+    evidence.text(
+        "TLS scan summary",
+        f"{tls_scan.target}: {tls_scan.status} ({tls_scan.reason}); protocols "
+        f"{', '.join(tls_scan.protocols) or 'none'}",
+    )
+    return tls_scan
+
+
+@then("only the protocol versions of the selected Mozilla profile are offered")
+def tls_protocols(
+    scanned: TlsScan,
+    mozilla_policy: MozillaPolicy,
+    control_record: ControlRecord,
+    evidence: Evidence,
+) -> None:
+    conclude(evaluate_protocols(scanned, mozilla_policy), control_record, evidence, "protocols")
+
+
+@then("only the cipher suites and key exchange groups of the selected Mozilla profile are accepted")
+def tls_ciphers(
+    scanned: TlsScan,
+    mozilla_policy: MozillaPolicy,
+    control_record: ControlRecord,
+    evidence: Evidence,
+) -> None:
+    conclude(evaluate_ciphers(scanned, mozilla_policy), control_record, evidence, "cipher suites")
+
+
+@then("the certificate chain is trusted, matches the host name and is within its lifetime rules")
+def tls_certificate(
+    scanned: TlsScan,
+    mozilla_policy: MozillaPolicy,
+    profile: Profile,
+    control_record: ControlRecord,
+    evidence: Evidence,
+) -> None:
+    evaluation = evaluate_certificate(
+        scanned,
+        mozilla_policy,
+        now=datetime.now(UTC),
+        warn_days=int(profile.threshold("expiry_warning_days")),
+        max_lifespan_days=int(profile.threshold("max_lifespan_days")),
+    )
+    conclude(evaluation, control_record, evidence, "certificate")
+
+
+@then("the certificate's key and signature are strong enough")
+def tls_certificate_key(scanned: TlsScan, control_record: ControlRecord) -> None:
+    # Key type, size and signature hash are judged with the certificate above; this line
+    # records what was seen so the report shows it.
+    if scanned.certificates:
+        control_record.measure(f"key {scanned.certificates[0].key_description()}")
+
+
+@then(
+    "the endpoint is not vulnerable to Heartbleed, ROBOT, CCS injection, insecure renegotiation "
+    "or compression, and supports fallback protection"
+)
+def tls_vulnerabilities(
+    scanned: TlsScan, control_record: ControlRecord, evidence: Evidence
+) -> None:
+    conclude(evaluate_vulnerabilities(scanned), control_record, evidence, "vulnerabilities")
+
+
+@then("a valid OCSP response is stapled when the certificate names a responder")
+def tls_ocsp(scanned: TlsScan, control_record: ControlRecord, evidence: Evidence) -> None:
+    conclude(evaluate_ocsp(scanned), control_record, evidence, "OCSP stapling")
+
+
+# -- HDR_CSP, HDR_MISC ---------------------------------------------------------------------------
+
+PAGE_KINDS = ("page", "error")
+
+
+@then(
+    "every page carries a content security policy with object-src none, a restricted base-uri "
+    "and frame-ancestors"
+)
+def csp_everywhere(
+    header_probes: list[HttpProbe], control_record: ControlRecord, evidence: Evidence
+) -> None:
+    pages = [p for p in header_probes if p.kind in PAGE_KINDS]
+    conclude(evaluate_csp(pages, load_header_policy()), control_record, evidence, "CSP findings")
+
+
+@then("a page of another site cannot show the sign-in page in a frame")
+def framing_blocked(contexts: Contexts, profile: Profile, control_record: ControlRecord) -> None:
+    page = contexts.new_page()
+    target = profile.url(profile.sign_in.url)
+    # A made-up origin served by the browser itself: the framing attempt needs no other host.
+    page.route(
+        FRAMING_ORIGIN + "**",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/html",
+            body=f'<!doctype html><title>framing check</title><iframe src="{target}"></iframe>',
+        ),
+    )
+    page.goto(FRAMING_ORIGIN, wait_until="load")
+    frames = [f for f in page.frames if f is not page.main_frame]
+    if not frames:
+        raise Inconclusive("the framing page did not create its frame")
+    framed = frames[0].locator(profile.sign_in.username).count() > 0
+    control_record.measure(
+        f"sign-in page framed by another origin: {'shown' if framed else 'blocked'}"
+    )
+    assert not framed, "another site can show the sign-in page in a frame (clickjacking)"
+
+
+@then("every response turns content sniffing off and pages send a strict referrer policy")
+def misc_headers(
+    header_probes: list[HttpProbe], control_record: ControlRecord, evidence: Evidence
+) -> None:
+    probes = [p for p in header_probes if p.kind in (*PAGE_KINDS, "static")]
+    conclude(evaluate_misc(probes, load_header_policy()), control_record, evidence, "findings")
+
+
+# -- AUTH_HTTPS ------------------------------------------------------------------------------------
+
+
+@when("the sign-in page is requested over plain HTTP", target_fixture="plain_probe")
+def plain_http_sign_in(profile: Profile, evidence: Evidence) -> HttpProbe:
+    url = urljoin(profile.http_url, profile.sign_in.url.lstrip("/"))
+    probe = fetch(url, ssl_context=None, timeout=profile.timeouts.reachability_seconds, kind="http")
+    evidence.text(
+        "plain HTTP request", f"GET {url}: {probe.status or probe.error} -> {probe.location or '-'}"
+    )
+    return probe
+
+
+@then("the plain HTTP request is redirected to HTTPS")
+def redirected_to_https(plain_probe: HttpProbe, control_record: ControlRecord) -> None:
+    if plain_probe.error == "connection refused":
+        control_record.measure("plain HTTP is not served at all (connection refused)")
+        return
+    if plain_probe.error:
+        raise Inconclusive(f"plain HTTP could not be probed: {plain_probe.error}")
+    location = plain_probe.location or ""
+    control_record.measure(
+        f"plain HTTP answered {plain_probe.status} -> {location or 'no redirect'}"
+    )
+    assert plain_probe.status in REDIRECTS and location.startswith("https://"), (
+        f"plain HTTP answered {plain_probe.status} instead of redirecting to https"
+    )
+
+
+@then("the patient's credentials are submitted only over HTTPS")
+def credentials_over_https(
+    page: Page, driver: PortalDriver, profile: Profile, control_record: ControlRecord
+) -> None:
+    password = profile.patient.password.get_secret_value()
+    spellings = {password, quote_plus(password), quote(password, safe="")}
+    carrying: list[str] = []
+
+    def watch(request: Request) -> None:
+        body = request.post_data or ""
+        if any(s in body for s in spellings):
+            carrying.append(request.url.split("?", 1)[0])
+
+    page.on("request", watch)
+    outcome = driver.sign_in(page, profile.patient)
+    page.remove_listener("request", watch)
+    if not outcome.signed_in:
+        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    if not carrying:
+        raise Inconclusive("no request carrying the password was seen during sign-in")
+    plain = [url for url in carrying if not url.startswith("https://")]
+    control_record.measure(
+        f"requests carrying the password: {len(carrying)}, over plain HTTP: {len(plain)}"
+    )
+    assert not plain, f"the password was sent over plain HTTP to {', '.join(plain)}"
+    control_record.reason = "the sign-in form is reached and submitted only over HTTPS"

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import yaml
+
+from reference_portal.passwords import generate_password
+from reference_portal.seed import password_variables, secret_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_PROFILE = ROOT / "profiles" / "reference.yaml"
@@ -39,6 +43,12 @@ def audit_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFERENCE_")}
     env["REFERENCE_PATIENT_PASSWORD"] = "Pw-" + secrets.token_urlsafe(16)
     env["REFERENCE_PATIENT2_PASSWORD"] = "Pw-" + secrets.token_urlsafe(16)
+    # Every seeded account's password and TOTP secret, also for profiles that do not start the
+    # reference portal (whose run generates none), and so the artifact scan knows them all.
+    for variable in password_variables():
+        env.setdefault(variable, generate_password())
+    for variable in secret_variables():
+        env[variable] = pyotp.random_base32(32)
     env["REFERENCE_PORTAL_ISSUED_TOKENS"] = str(tmp_path / "issued-tokens.txt")
     env.update(extra or {})
     return env
@@ -76,7 +86,7 @@ def run_audit(
     )
     summary_file = run_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
-    secret_values = [v for k, v in env.items() if k.endswith("PASSWORD")]
+    secret_values = [v for k, v in env.items() if k.endswith(("PASSWORD", "TOTP_SECRET"))]
     return AuditResult(
         completed.returncode, run_dir, completed.stdout + completed.stderr, summary, secret_values
     )
@@ -85,9 +95,18 @@ def run_audit(
 def derived_profile(
     tmp_path: Path, changes: dict[str, Any], base: Path = REFERENCE_PROFILE
 ) -> Path:
-    """A copy of a profile with some top-level settings replaced (for negative tests)."""
+    """A copy of a profile with some settings replaced (for negative tests).
+
+    Keys are top-level settings, or dotted paths (``accounts.patient.password``) for one
+    nested setting.
+    """
     data = yaml.safe_load(base.read_text(encoding="utf-8"))
-    data.update(changes)
+    for key, value in changes.items():
+        *parents, leaf = key.split(".")
+        target = data
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
     path = tmp_path / "derived-profile.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

@@ -1,0 +1,337 @@
+"""The driver's second-factor abilities: TOTP codes, the code form, enrolment, recovery codes.
+
+``SelectorDriver`` inherits these; everything portal-specific comes from the profile's ``mfa``
+section. Every secret seen here (TOTP secrets, otpauth URIs, codes, recovery codes) is
+registered with the redactor before anything else happens with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, Page, Response
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from portal.errors import Inconclusive
+from portal.evidence import Redactor
+from portal.profile import Account, Profile, SecondFactor, TotpEnrolment
+
+TOTP_PERIOD = 30
+# Where a page ended up after the portal answered a form.
+State = Literal["signed_in", "second_factor", "signed_out", "refused", "unknown"]
+
+_used_steps: dict[str, int] = {}
+_used_lock = threading.Lock()
+_step_passed = threading.Event()  # never set: waits on it are bounded pauses, not sleeps
+
+
+@dataclass(frozen=True)
+class EnrolmentOffer:
+    """What the enrolment page offered (secrets kept off reprs)."""
+
+    reauthentication_asked: bool
+    qr_uri: str | None = field(default=None, repr=False)
+    shown_key: str | None = field(default=None, repr=False)
+    qr_problem: str = ""
+
+
+@dataclass(frozen=True)
+class EnrolmentResult:
+    confirmed: bool
+    detail: str
+    recovery_codes: list[str] = field(default_factory=list, repr=False)
+
+
+def totp_at(secret: str, step: int, digits: int = 6) -> str:
+    """RFC 6238 TOTP (SHA-1) for a time step. Written out, not pyotp, because pyotp refuses
+    secrets under 112 bits, and a portal issuing such secrets must still be testable."""
+    cleaned = "".join(secret.split()).upper().rstrip("=")
+    key = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 10**digits:0{digits}d}"
+
+
+def secret_of(offer: EnrolmentOffer) -> str | None:
+    """The base32 secret the offer carries: the QR code's, else the shown key."""
+    if offer.qr_uri:
+        values = parse_qs(urlsplit(offer.qr_uri).query).get("secret")
+        if values:
+            return values[0].replace(" ", "").upper()
+    if offer.shown_key:
+        return "".join(offer.shown_key.split()).upper()
+    return None
+
+
+def decode_qr(png: bytes) -> str | None:
+    """The text of the first QR code in a PNG image, or None."""
+    import zxingcpp
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        found = zxingcpp.read_barcodes(image.convert("RGB"))
+    return found[0].text if found else None
+
+
+class SecondFactorMixin:
+    profile: Profile
+    redactor: Redactor
+    timeout_ms: float
+
+    if TYPE_CHECKING:
+
+        def _goto(self, page: Page, url: str) -> Response | None: ...
+
+        def _signed_out_marker(self) -> str: ...
+
+    # -- codes ---------------------------------------------------------------------------
+    def fresh_totp(self, secret: str) -> str:
+        """A code this run has not used yet: the current step's, else the next one's, else
+        the current step's once the clock moves on (a portal accepts each code once)."""
+        self.redactor.add(secret)
+        key = hashlib.sha256(secret.encode()).hexdigest()
+        while True:
+            now = time.time()
+            current = int(now // TOTP_PERIOD)
+            with _used_lock:
+                last = _used_steps.get(key, -1)
+                step = next((s for s in (current, current + 1) if s > last), None)
+                if step is not None:
+                    _used_steps[key] = step
+                    code = totp_at(secret, step)
+                    self.redactor.add(code)
+                    return code
+            _step_passed.wait((current + 1) * TOTP_PERIOD - now + 0.05)
+
+    def stale_totp(self, secret: str, steps_back: int) -> str:
+        self.redactor.add(secret)
+        code = totp_at(secret, int(time.time() // TOTP_PERIOD) - steps_back)
+        self.redactor.add(code)
+        return code
+
+    def wrong_totp(self, secret: str, attempt: int) -> str:
+        """A well-formed code that is valid at no step near now."""
+        current = int(time.time() // TOTP_PERIOD)
+        near = {totp_at(secret, current + k) for k in range(-3, 4)}
+        candidate = attempt * 7919 % 1_000_000
+        while f"{candidate:06d}" in near:
+            candidate = (candidate + 1) % 1_000_000
+        return f"{candidate:06d}"
+
+    # -- the second-factor form ------------------------------------------------------------
+    def _mfa(self) -> SecondFactor:
+        if self.profile.mfa is None:
+            raise Inconclusive("the profile has no mfa section")
+        return self.profile.mfa
+
+    def _submit_and_settle(self, page: Page, button: Locator) -> None:
+        """Click a submit button and wait for the page the portal answers with."""
+        try:
+            with page.expect_navigation(wait_until="load", timeout=self.timeout_ms):
+                button.click(timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            # Single-page apps answer without navigating; the state is read from the DOM.
+            pass
+
+    def page_state(self, page: Page) -> State:
+        """Where the page is now: signed in, asking for a code, or on the sign-in form."""
+        indicator = page.locator(self.profile.signed_in.indicator).first
+        signed_out = page.locator(self.profile.sign_in.username).first
+        watched = indicator.or_(signed_out)
+        code: Locator | None = None
+        if self.profile.mfa is not None:
+            code = page.locator(self.profile.mfa.code).first
+            watched = watched.or_(code)
+            if self.profile.mfa.recovery_code:
+                watched = watched.or_(page.locator(self.profile.mfa.recovery_code).first)
+        try:
+            watched.first.wait_for(state="visible", timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            return "unknown"
+        if indicator.is_visible():
+            return "signed_in"
+        if signed_out.is_visible():
+            return "signed_out"
+        return "second_factor"
+
+    def first_factor(self, page: Page, account: Account) -> State:
+        """Submit only the username and password; returns where that led."""
+        form = self.profile.sign_in
+        self._goto(page, form.url)
+        try:
+            page.locator(form.username).first.wait_for(state="visible", timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            raise Inconclusive(f"sign-in form not found: no visible {form.username!r}") from None
+        page.locator(form.username).first.fill(account.username)
+        if form.next_button:
+            page.locator(form.next_button).first.click(timeout=self.timeout_ms)
+        page.locator(form.password).first.wait_for(state="visible", timeout=self.timeout_ms)
+        page.locator(form.password).first.fill(account.password.get_secret_value())
+        self._submit_and_settle(page, page.locator(form.submit).first)
+        state = self.page_state(page)
+        if state == "signed_out":
+            return "refused"
+        return state
+
+    def submit_code(self, page: Page, code: str) -> State:
+        mfa = self._mfa()
+        self.redactor.add(code)
+        field_ = page.locator(mfa.code).first
+        if not field_.is_visible():
+            return self.page_state(page)
+        field_.fill(code)
+        self._submit_and_settle(page, page.locator(mfa.submit).first)
+        return self.page_state(page)
+
+    def submit_recovery_code(self, page: Page, code: str) -> State:
+        mfa = self._mfa()
+        if not mfa.recovery_code or not mfa.recovery_submit:
+            raise Inconclusive("the profile's mfa section gives no recovery_code/recovery_submit")
+        self.redactor.add(code)
+        entry = page.locator(mfa.recovery_code).first
+        if not entry.is_visible() and mfa.recovery_link:
+            link = page.locator(mfa.recovery_link).first
+            if link.is_visible():
+                self._submit_and_settle(page, link)
+        try:
+            entry.wait_for(state="visible", timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            raise Inconclusive(f"no recovery-code field {mfa.recovery_code!r}") from None
+        entry.fill(code)
+        self._submit_and_settle(page, page.locator(mfa.recovery_submit).first)
+        return self.page_state(page)
+
+    def complete_second_factor(self, page: Page, account: Account) -> State:
+        """Answer the code form with a fresh code from the account's TOTP secret."""
+        if account.totp_secret is None:
+            return "second_factor"
+        return self.submit_code(page, self.fresh_totp(account.totp_secret.get_secret_value()))
+
+    def asks_second_factor(self, page: Page) -> bool:
+        mfa = self.profile.mfa
+        return mfa is not None and page.locator(mfa.code).first.is_visible()
+
+    # -- enrolment -------------------------------------------------------------------------
+    def _enrolment(self) -> TotpEnrolment:
+        enrolment = self._mfa().enrolment
+        if enrolment is None:
+            raise Inconclusive("the profile's mfa section has no enrolment page")
+        return enrolment
+
+    def _visible(self, page: Page, selector: str | None) -> bool:
+        return bool(selector) and page.locator(str(selector)).first.is_visible()
+
+    def _reauthenticate(self, page: Page, account: Account) -> bool:
+        enrolment = self._enrolment()
+        if self._visible(page, enrolment.reauth_password):
+            assert enrolment.reauth_password is not None
+            page.locator(enrolment.reauth_password).first.fill(account.password.get_secret_value())
+            return True
+        return False
+
+    def open_enrolment(self, page: Page) -> bool:
+        """Open the authenticator settings; True when an authenticator is already active."""
+        enrolment = self._enrolment()
+        self._goto(page, enrolment.url)
+        start = page.locator(enrolment.start).first
+        active = page.locator(enrolment.enrolled).first
+        try:
+            start.or_(active).first.wait_for(state="visible", timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            raise Inconclusive(
+                f"the authenticator settings at {page.url} show neither {enrolment.start!r} "
+                f"nor {enrolment.enrolled!r}"
+            ) from None
+        return active.is_visible() and not start.is_visible()
+
+    def start_enrolment(self, page: Page, account: Account) -> EnrolmentOffer:
+        """Start adding an authenticator (removing one left by an interrupted run first)."""
+        enrolment = self._enrolment()
+        if self.open_enrolment(page):
+            if not self.remove_authenticator(page, account):
+                raise Inconclusive("an authenticator left from an earlier run could not be removed")
+            self.open_enrolment(page)
+        asked = self._reauthenticate(page, account)
+        self._submit_and_settle(page, page.locator(enrolment.start).first)
+        wanted = [s for s in (enrolment.qr_image, enrolment.shown_key) if s]
+        target = page.locator(wanted[0]).first
+        for selector in wanted[1:]:
+            target = target.or_(page.locator(selector).first)
+        try:
+            target.first.wait_for(state="visible", timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            raise Inconclusive(f"no QR code or key appeared at {page.url}") from None
+        key = None
+        if enrolment.shown_key and self._visible(page, enrolment.shown_key):
+            key = page.locator(enrolment.shown_key).first.inner_text().strip()
+            self.redactor.add(key)
+            self.redactor.add("".join(key.split()))
+        uri, problem = None, ""
+        if enrolment.qr_image and self._visible(page, enrolment.qr_image):
+            try:
+                uri = decode_qr(page.locator(enrolment.qr_image).first.screenshot())
+            except (PlaywrightError, OSError, ValueError) as exc:
+                problem = f"the QR code could not be read: {type(exc).__name__}"
+            if uri:
+                self.redactor.add(uri)
+            elif not problem:
+                problem = "no QR code was found in the enrolment image"
+        offer = EnrolmentOffer(asked, uri, key, problem)
+        secret = secret_of(offer)
+        self.redactor.add(secret)
+        return offer
+
+    def confirm_enrolment(self, page: Page, code: str) -> EnrolmentResult:
+        enrolment = self._enrolment()
+        self.redactor.add(code)
+        field_ = page.locator(enrolment.confirm_code).first
+        try:
+            field_.wait_for(state="visible", timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            raise Inconclusive(f"no confirmation field {enrolment.confirm_code!r}") from None
+        field_.fill(code)
+        self._submit_and_settle(page, page.locator(enrolment.confirm_submit).first)
+        active = page.locator(enrolment.enrolled).first
+        watched = active.or_(page.locator(enrolment.confirm_code).first)
+        if enrolment.error:
+            watched = watched.or_(page.locator(enrolment.error).first)
+        try:
+            watched.first.wait_for(state="visible", timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            return EnrolmentResult(False, "the portal showed no answer to the confirmation")
+        if not active.is_visible():
+            message = ""
+            if self._visible(page, enrolment.error):
+                assert enrolment.error is not None
+                message = page.locator(enrolment.error).first.inner_text().strip()[:200]
+            return EnrolmentResult(False, f"refused: {message}" if message else "refused")
+        codes: list[str] = []
+        if enrolment.recovery_codes:
+            for item in page.locator(enrolment.recovery_codes).all():
+                text = item.inner_text().strip()
+                if text:
+                    self.redactor.add(text)
+                    codes.append(text)
+        return EnrolmentResult(True, "authenticator active", codes)
+
+    def remove_authenticator(self, page: Page, account: Account) -> bool:
+        """Remove the account's authenticator; True when none is active afterwards."""
+        enrolment = self._enrolment()
+        if not enrolment.remove:
+            raise Inconclusive("the profile's mfa enrolment gives no 'remove' control")
+        if not self.open_enrolment(page):
+            return True
+        self._reauthenticate(page, account)
+        self._submit_and_settle(page, page.locator(enrolment.remove).first)
+        return not self.open_enrolment(page)

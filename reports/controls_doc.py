@@ -1,0 +1,78 @@
+"""Write docs/controls.md: every control, its scenario, thresholds, weakness flags and sources.
+
+Run ``python -m reports.controls_doc`` after changing the catalogue, a feature or a weakness
+flag; tests/test_controls_doc.py fails while the page is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from portal.catalogue import load_catalogue
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "controls.md"
+
+
+def scenario_files() -> dict[str, list[str]]:
+    markers = load_catalogue().by_marker()
+    found: dict[str, list[str]] = {}
+    for feature in sorted((ROOT / "features").rglob("*.feature")):
+        relative = feature.relative_to(ROOT).as_posix()
+        for token in feature.read_text(encoding="utf-8").split():
+            if token.startswith("@") and token[1:] in markers:
+                files = found.setdefault(markers[token[1:]].id, [])
+                if relative not in files:
+                    files.append(relative)
+    return found
+
+
+def render() -> str:
+    from reference_portal.weaknesses import WEAKNESSES
+
+    catalogue = load_catalogue()
+    scenarios = scenario_files()
+    lines = [
+        "# Controls",
+        "",
+        "Generated from `catalogue/controls.yaml`, `features/` and the reference portal's weakness",
+        "flags by `python -m reports.controls_doc`; do not edit by hand.",
+        "",
+        "D = destructive (runs only when allowed, on a dedicated test account); "
+        "S = slow (real waiting, in the background).",
+        "Thresholds are profile `policy:` settings; the values shown are the defaults.",
+        "",
+        "| Control | Area | The portal must... | Default threshold | D/S | Scenario | "
+        "Weakness flags | Sources |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for control in catalogue.controls:
+        flags = [f"`{w.flag}`" for w in WEAKNESSES if w.control == control.id]
+        flags += [f"(`{w.flag}`)" for w in WEAKNESSES if control.id in w.also_breaks]
+        threshold = ", ".join(f"{k}={v}" for k, v in control.threshold.items())
+        marks = "/".join(m for m, on in (("D", control.destructive), ("S", control.slow)) if on)
+        cells = [
+            control.id,
+            control.area,
+            control.statement,
+            threshold,
+            marks,
+            "<br>".join(f"`{f}`" for f in scenarios.get(control.id, [])) or "not yet",
+            " ".join(flags),
+            "; ".join(control.sources),
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(render(), encoding="utf-8")
+    print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

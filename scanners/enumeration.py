@@ -1,0 +1,126 @@
+"""AUTH_ENUM: does a form answer a known account differently from an unknown one?
+
+Compared per form (sign-in, password reset): the status codes, redirect targets and visible
+text of every answer, and the median response times. The timing tolerance (default 100 ms) is
+this project's default; no standard fixes it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+
+from scanners.forms import FormAnswer
+from scanners.result import Evaluation, Finding, verdict
+
+# A form whose answers failed this often cannot be judged.
+MAX_ERROR_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class FormComparison:
+    form: str
+    known: tuple[FormAnswer, ...]
+    unknown: tuple[FormAnswer, ...]
+
+
+def _common(values: list[str]) -> str:
+    return Counter(values).most_common(1)[0][0] if values else ""
+
+
+def _first_difference(a: str, b: str, width: int = 60) -> str:
+    index = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    if index is None:
+        index = min(len(a), len(b))
+    start = max(0, index - 10)
+    known, unknown = a[start : start + width], b[start : start + width]
+    return f"known: '...{known}...' / unknown: '...{unknown}...'"
+
+
+def evaluate_enumeration(
+    comparisons: list[FormComparison], *, tolerance_ms: float, min_samples: int
+) -> Evaluation:
+    applied = (
+        f"same status, redirect and text; timing medians within {tolerance_ms:g} ms "
+        f"(project default), >= {min_samples} samples each"
+    )
+    findings: list[Finding] = []
+    measured: list[str] = []
+    for comparison in comparisons:
+        name = comparison.form
+        answers = comparison.known + comparison.unknown
+        failed = [a for a in answers if a.error]
+        if not answers or len(failed) > MAX_ERROR_SHARE * len(answers):
+            reason = failed[0].error if failed else "no answers"
+            return Evaluation(
+                "inconclusive",
+                f"the {name} form could not be submitted reliably: {reason}",
+                threshold=applied,
+            )
+        known = [a for a in comparison.known if not a.error]
+        unknown = [a for a in comparison.unknown if not a.error]
+        if min(len(known), len(unknown)) < min_samples:
+            return Evaluation(
+                "inconclusive",
+                f"the {name} form gave fewer than {min_samples} answers per account",
+                threshold=applied,
+            )
+        known_status = sorted({str(a.status) for a in known})
+        unknown_status = sorted({str(a.status) for a in unknown})
+        if known_status != unknown_status:
+            findings.append(
+                Finding(
+                    "enum.status_differs",
+                    f"known account answered {'/'.join(known_status)}, unknown "
+                    f"{'/'.join(unknown_status)}",
+                    where=name,
+                )
+            )
+        known_location = _common([a.location or "" for a in known])
+        unknown_location = _common([a.location or "" for a in unknown])
+        if known_location != unknown_location:
+            findings.append(
+                Finding(
+                    "enum.redirect_differs",
+                    f"known account redirected to {known_location or '(none)'}, unknown to "
+                    f"{unknown_location or '(none)'}",
+                    where=name,
+                )
+            )
+        known_text = _common([a.text for a in known])
+        unknown_text = _common([a.text for a in unknown])
+        if known_text != unknown_text:
+            findings.append(
+                Finding(
+                    "enum.text_differs",
+                    "the answer's text differs: " + _first_difference(known_text, unknown_text),
+                    where=name,
+                )
+            )
+        known_ms = statistics.median(a.elapsed for a in known) * 1000
+        unknown_ms = statistics.median(a.elapsed for a in unknown) * 1000
+        gap = abs(known_ms - unknown_ms)
+        if gap > tolerance_ms:
+            findings.append(
+                Finding(
+                    "enum.timing_differs",
+                    f"median answer {known_ms:.0f} ms for the known account vs {unknown_ms:.0f} ms "
+                    f"for the unknown one (gap {gap:.0f} ms > {tolerance_ms:g} ms)",
+                    where=name,
+                )
+            )
+        text_same = "same" if known_text == unknown_text else "different"
+        measured.append(
+            f"{name}: status {'/'.join(known_status)} vs {'/'.join(unknown_status)}, text "
+            f"{text_same}, median {known_ms:.0f} ms vs {unknown_ms:.0f} ms (gap {gap:.0f} ms, "
+            f"tolerance {tolerance_ms:g} ms, project default), {len(known)}+{len(unknown)} samples"
+        )
+    return verdict(
+        findings,
+        measured="; ".join(measured),
+        threshold=applied,
+        passed_reason="known and unknown accounts get the same answer: "
+        + ", ".join(c.form for c in comparisons),
+        failed_reason="the portal tells known accounts from unknown ones",
+    )

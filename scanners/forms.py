@@ -1,0 +1,162 @@
+"""Submitting a portal's HTML form over plain HTTP, as a script would, and timing the answer.
+
+Used by AUTH_ENUM, which needs many timed samples: a browser would add noise and time. Each
+submission opens the form's page in a fresh cookie jar, keeps every field the form carries
+(hidden CSRF tokens included), fills in the caller's values, posts it without following
+redirects, and records the answer's status, redirect target, visible text and duration.
+Network problems come back as data (``FormAnswer.error``), never as exceptions.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.cookiejar
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from html.parser import HTMLParser
+from urllib.parse import urlencode, urljoin, urlsplit
+
+from scanners.http import USER_AGENT, describe_error
+
+_INVISIBLE = frozenset({"script", "style", "template", "noscript", "head", "title"})
+
+
+@dataclass(frozen=True)
+class FormAnswer:
+    """How the portal answered one submission (values the caller sent are not kept)."""
+
+    status: int | None
+    location: str | None = None
+    text: str = field(default="", repr=False)
+    elapsed: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class _Form:
+    action: str
+    method: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[_Form] = []
+        self._current: _Form | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self._current = _Form(values.get("action", ""), values.get("method", "get").lower())
+            self.forms.append(self._current)
+        elif tag in ("input", "textarea", "select", "button") and self._current is not None:
+            name = values.get("name")
+            kind = values.get("type", "").lower()
+            if name and kind not in ("submit", "button", "reset", "image", "checkbox", "radio"):
+                self._current.fields[name] = values.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+
+class _TextParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE:
+            self._hidden_depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE and self._hidden_depth:
+            self._hidden_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden_depth and data.strip():
+            self.parts.append(data.strip())
+
+
+def visible_text(html: str) -> str:
+    parser = _TextParser()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def find_form(html: str, field_name: str) -> tuple[str, str, dict[str, str]] | None:
+    """(action, method, fields) of the first form with a field called ``field_name``."""
+    parser = _FormParser()
+    parser.feed(html)
+    for form in parser.forms:
+        if field_name in form.fields:
+            return form.action, form.method, dict(form.fields)
+    return None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class FormClient:
+    """One visitor: a cookie jar and a TLS context that verifies the portal's certificate."""
+
+    def __init__(self, ssl_context: ssl.SSLContext, timeout: float) -> None:
+        self.timeout = timeout
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=ssl_context),
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+            _NoRedirects(),
+        )
+
+    def _open(self, url: str, data: bytes | None = None) -> tuple[int, Message[str, str], str]:
+        request = urllib.request.Request(url, data=data, headers={"User-Agent": USER_AGENT})
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                body = response.read().decode("utf-8", "replace")
+                return response.status, response.headers, body
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode("utf-8", "replace")
+            return exc.code, exc.headers, body
+
+    def submit(
+        self, page_url: str, field_name: str, values: Mapping[str, str], hide: tuple[str, ...]
+    ) -> FormAnswer:
+        """Open ``page_url``, fill the form holding ``field_name`` with ``values``, post it.
+
+        Occurrences of the ``hide`` strings (the usernames sent) are replaced in the answer's
+        text, so the same answer for two usernames reads the same.
+        """
+        try:
+            status, _, page = self._open(page_url)
+            form = find_form(page, field_name)
+            if form is None:
+                return FormAnswer(status, error=f"no form with a field {field_name!r}")
+            action, method, fields = form
+            if method != "post":
+                return FormAnswer(status, error=f"the form holding {field_name!r} is not POSTed")
+            fields.update(values)
+            target = urljoin(page_url, action or page_url)
+            if urlsplit(target).scheme != urlsplit(page_url).scheme:
+                return FormAnswer(status, error="the form posts to another scheme")
+            started = time.perf_counter()
+            status, headers, body = self._open(target, urlencode(fields).encode())
+            elapsed = time.perf_counter() - started
+        except (OSError, http.client.HTTPException) as exc:
+            return FormAnswer(None, error=describe_error(exc))
+        text = visible_text(body)
+        for value in hide:
+            if value:
+                text = text.replace(value, "<username>")
+        location = headers.get("location")
+        if location:
+            location = urlsplit(urljoin(target, location)).path
+        return FormAnswer(status, location, text, elapsed)

@@ -1,0 +1,340 @@
+"""Second-factor steps: enforcement, enrolment, one-time codes and recovery codes (MFA_*).
+
+Accounts by role: ``mfa`` is already enrolled (its ``totp_secret`` is in the profile);
+``mfa_enrol`` has no authenticator and gets one added, used and removed again by the
+destructive checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.sync_api import Page
+from pydantic import SecretStr
+from pytest_bdd import given, then, when
+
+from portal.driver import PortalDriver, SelectorDriver
+from portal.errors import Inconclusive
+from portal.evidence import Evidence
+from portal.plugin import Contexts, ControlRecord, Preflight
+from portal.profile import Account, Profile
+from portal.second_factor import EnrolmentOffer, secret_of
+from scanners.mfa import (
+    DirectVisit,
+    EnrolmentObservation,
+    OtpObservation,
+    RecoveryObservation,
+    estimate_code_bits,
+    evaluate_enforcement,
+    evaluate_enrolment,
+    evaluate_otp,
+    evaluate_recovery,
+    secret_bits,
+)
+from steps.outcome import conclude
+
+
+def mfa_driver(driver: PortalDriver) -> SelectorDriver:
+    if not isinstance(driver, SelectorDriver):
+        raise Inconclusive("the profile's driver has no second-factor support")
+    return driver
+
+
+def role_account(profile: Profile, role: str, *, destructive: bool = False) -> Account:
+    """The profile's account for a role, or a skip that says what is missing."""
+    if profile.mfa is None:
+        pytest.skip("the profile has no mfa section (the second-factor form's selectors)")
+    account = profile.accounts.get(role)
+    if account is None:
+        pytest.skip(f"the profile has no accounts.{role}")
+    if destructive and not account.dedicated_test_account:
+        pytest.skip(f"accounts.{role} is not marked dedicated_test_account")
+    return account
+
+
+@dataclass
+class MfaVisit:
+    page: Page
+    account: Account
+    state: str
+
+
+# -- MFA_ENFORCE ------------------------------------------------------------------------------
+
+
+@given("the enrolled patient has entered the right password only", target_fixture="mfa_visit")
+def password_only(
+    contexts: Contexts, driver: PortalDriver, profile: Profile, usable_portal: Preflight
+) -> MfaVisit:
+    account = role_account(profile, "mfa")
+    page = contexts.new_page()
+    return MfaVisit(page, account, mfa_driver(driver).first_factor(page, account))
+
+
+@when("the protected pages are opened directly", target_fixture="direct_visits")
+def open_directly(
+    mfa_visit: MfaVisit, driver: PortalDriver, profile: Profile, evidence: Evidence
+) -> list[DirectVisit]:
+    second = mfa_driver(driver)
+    page = mfa_visit.page
+    urls = [p.url for p in profile.protected_pages] + list(profile.headers.patient_data_urls)
+    visits = []
+    for url in urls:
+        try:
+            response = page.goto(profile.url(url), wait_until="load")
+        except Exception as exc:  # noqa: BLE001 - a page that cannot be opened is inconclusive
+            raise Inconclusive(f"{url} could not be opened: {type(exc).__name__}") from None
+        signed_in = page.locator(profile.signed_in.indicator).first.is_visible()
+        visits.append(
+            DirectVisit(
+                url=url,
+                status=response.status if response else None,
+                final_url=page.url,
+                signed_in=signed_in,
+                patient_data=second.shows_patient_data(page, mfa_visit.account),
+                asks_second_factor=second.asks_second_factor(page),
+                sign_in_form=page.locator(profile.sign_in.username).first.is_visible(),
+            )
+        )
+    evidence.json("protected URLs after the password alone", [vars(v) for v in visits])
+    return visits
+
+
+@then("each one sends the patient back to the second factor")
+def sent_back(
+    mfa_visit: MfaVisit,
+    direct_visits: list[DirectVisit],
+    control_record: ControlRecord,
+    evidence: Evidence,
+) -> None:
+    evaluation = evaluate_enforcement(mfa_visit.state == "second_factor", direct_visits)
+    conclude(evaluation, control_record, evidence, "second-factor enforcement")
+
+
+# -- MFA_OTP ----------------------------------------------------------------------------------
+
+
+@dataclass
+class OtpRun:
+    observation: OtpObservation
+    notes: list[str] = field(default_factory=list)
+
+
+@when(
+    "the enrolled patient signs in with a fresh code, then tries the same code, a stale code "
+    "and a burst of wrong codes on new sign-ins",
+    target_fixture="otp_run",
+)
+def try_codes(
+    contexts: Contexts, driver: PortalDriver, profile: Profile, usable_portal: Preflight
+) -> OtpRun:
+    account = role_account(profile, "mfa", destructive=True)
+    if account.totp_secret is None:
+        pytest.skip("accounts.mfa has no totp_secret")
+    secret = account.totp_secret.get_secret_value()
+    second = mfa_driver(driver)
+    max_wrong = int(profile.threshold("max_wrong_codes"))
+    stale_steps = int(profile.threshold("max_drift_steps")) + 2
+
+    def challenge() -> Page:
+        page = contexts.new_page()
+        state = second.first_factor(page, account)
+        if state != "second_factor":
+            raise Inconclusive(f"the enrolled account was not asked for a code ({state})")
+        return page
+
+    page = challenge()
+    code = second.fresh_totp(secret)
+    fresh_ok = second.submit_code(page, code) == "signed_in"
+    if fresh_ok:
+        second.sign_out(page)
+    replayed = second.submit_code(challenge(), code) == "signed_in"
+    stale = second.submit_code(challenge(), second.stale_totp(secret, stale_steps)) == "signed_in"
+    page = challenge()
+    ended_after = None
+    sent = 0
+    for attempt in range(1, max_wrong + 1):
+        state = second.submit_code(page, second.wrong_totp(secret, attempt))
+        sent = attempt
+        if state == "signed_in":
+            raise Inconclusive("a wrong code signed the account in")
+        if state != "second_factor":
+            ended_after = attempt
+            break
+    valid_after = None
+    if ended_after is None:
+        valid_after = second.submit_code(page, second.fresh_totp(secret)) == "signed_in"
+    return OtpRun(
+        OtpObservation(fresh_ok, replayed, stale_steps, stale, sent, ended_after, valid_after)
+    )
+
+
+@then("a used code, a stale code and a valid code after the burst are all refused")
+def codes_refused(
+    otp_run: OtpRun, profile: Profile, control_record: ControlRecord, evidence: Evidence
+) -> None:
+    evidence.json("one-time code attempts", vars(otp_run.observation))
+    evaluation = evaluate_otp(
+        otp_run.observation,
+        max_drift_steps=int(profile.threshold("max_drift_steps")),
+        max_wrong_codes=int(profile.threshold("max_wrong_codes")),
+    )
+    conclude(evaluation, control_record, evidence, "one-time code findings")
+
+
+# -- MFA_ENROLL and MFA_RECOVERY --------------------------------------------------------------
+
+
+@dataclass
+class Enrolled:
+    """The enrolment account, signed in, with its freshly added authenticator (if any)."""
+
+    page: Page
+    account: Account
+    offer: EnrolmentOffer | None = None
+
+
+@given("the enrolment patient has signed in", target_fixture="enrolment")
+def enrolment_patient(
+    contexts: Contexts, driver: PortalDriver, profile: Profile, usable_portal: Preflight
+) -> Enrolled:
+    account = role_account(profile, "mfa_enrol", destructive=True)
+    if profile.mfa is None or profile.mfa.enrolment is None:
+        pytest.skip("the profile's mfa section has no enrolment page")
+    page = contexts.new_page()
+    outcome = driver.sign_in(page, account)
+    if not outcome.signed_in:
+        raise Inconclusive(f"the enrolment account cannot sign in: {outcome.detail}")
+    return Enrolled(page, account)
+
+
+def _with_secret(account: Account, secret: str) -> Account:
+    return account.model_copy(update={"totp_secret": SecretStr(secret)})
+
+
+def _remove(enrolled: Enrolled, second: SelectorDriver, secret: str | None, page: Page) -> bool:
+    """Sign in again if needed and remove the authenticator added by the check."""
+    if not second.is_signed_in(page):
+        account = _with_secret(enrolled.account, secret) if secret else enrolled.account
+        if not second.sign_in(page, account).signed_in:
+            return False
+    return second.remove_authenticator(page, enrolled.account)
+
+
+@when(
+    "the patient adds an authenticator app, confirming it first with a wrong code and then "
+    "with a valid one",
+    target_fixture="enrolment_observation",
+)
+def add_authenticator(
+    enrolment: Enrolled, driver: PortalDriver, contexts: Contexts, evidence: Evidence
+) -> EnrolmentObservation:
+    second = mfa_driver(driver)
+    offer = second.start_enrolment(enrolment.page, enrolment.account)
+    secret = secret_of(offer)
+    bits = secret_bits(secret) if secret else None
+    agree = None
+    if offer.qr_uri and offer.shown_key:
+        key_only = EnrolmentOffer(offer.reauthentication_asked, None, offer.shown_key)
+        agree = secret == secret_of(key_only)
+    confirmed = asked_after = False
+    removed = True
+    wrong_refused = True
+    if secret is not None and bits is not None:
+        try:
+            wrong = second.confirm_enrolment(enrolment.page, second.wrong_totp(secret, 1))
+            wrong_refused = not wrong.confirmed
+            if wrong_refused:
+                confirmed = second.confirm_enrolment(
+                    enrolment.page, second.fresh_totp(secret)
+                ).confirmed
+            else:
+                confirmed = True
+            if confirmed:
+                second.sign_out(enrolment.page)
+                check = contexts.new_page()
+                asked_after = second.first_factor(check, enrolment.account) == "second_factor"
+        finally:
+            removed = _remove(enrolment, second, secret, enrolment.page)
+    observation = EnrolmentObservation(
+        reauthentication_asked=offer.reauthentication_asked,
+        secret_bits=bits,
+        qr_read=offer.qr_uri is not None,
+        key_shown=offer.shown_key is not None,
+        qr_and_key_agree=agree,
+        wrong_code_refused=wrong_refused,
+        confirmed=confirmed,
+        second_factor_asked_after=asked_after if confirmed else None,
+        removed=removed,
+        qr_problem=offer.qr_problem,
+    )
+    evidence.json("enrolment (no secret values)", vars(observation))
+    return observation
+
+
+@then(
+    "the secret is long enough and only a valid code, after re-authentication, completed the "
+    "enrolment"
+)
+def enrolment_sound(
+    enrolment_observation: EnrolmentObservation,
+    profile: Profile,
+    control_record: ControlRecord,
+    evidence: Evidence,
+) -> None:
+    evaluation = evaluate_enrolment(
+        enrolment_observation, min_secret_bits=int(profile.threshold("min_secret_bits"))
+    )
+    conclude(evaluation, control_record, evidence, "enrolment findings")
+
+
+@when(
+    "the patient adds an authenticator app and signs in twice with the same recovery code",
+    target_fixture="recovery_observation",
+)
+def reuse_recovery_code(
+    enrolment: Enrolled, driver: PortalDriver, contexts: Contexts, evidence: Evidence
+) -> RecoveryObservation:
+    second = mfa_driver(driver)
+    offer = second.start_enrolment(enrolment.page, enrolment.account)
+    secret = secret_of(offer)
+    if secret is None:
+        raise Inconclusive(offer.qr_problem or "no TOTP secret was shown at enrolment")
+    codes: list[str] = []
+    first_ok = second_ok = False
+    try:
+        result = second.confirm_enrolment(enrolment.page, second.fresh_totp(secret))
+        if not result.confirmed:
+            raise Inconclusive(f"the enrolment was not completed: {result.detail}")
+        codes = result.recovery_codes
+        if codes:
+            second.sign_out(enrolment.page)
+            uses = []
+            for _ in range(2):
+                page = contexts.new_page()
+                if second.first_factor(page, enrolment.account) != "second_factor":
+                    raise Inconclusive("after enrolling, sign-in did not ask for a second factor")
+                state = second.submit_recovery_code(page, codes[0])
+                uses.append(state == "signed_in")
+                if state == "signed_in":
+                    second.sign_out(page)
+            first_ok, second_ok = uses
+    finally:
+        _remove(enrolment, second, secret, enrolment.page)
+    observation = RecoveryObservation(len(codes), estimate_code_bits(codes), first_ok, second_ok)
+    evidence.json("recovery code uses (no code values)", vars(observation))
+    return observation
+
+
+@then("the recovery code worked once only and the codes carry enough randomness")
+def recovery_single_use(
+    recovery_observation: RecoveryObservation,
+    profile: Profile,
+    control_record: ControlRecord,
+    evidence: Evidence,
+) -> None:
+    evaluation = evaluate_recovery(
+        recovery_observation, min_bits=int(profile.threshold("min_recovery_bits"))
+    )
+    conclude(evaluation, control_record, evidence, "recovery code findings")

@@ -3,12 +3,10 @@ against real HTTPS servers on 127.0.0.1 with a certificate authority made for th
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,10 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from scanners.cookies import (
     CookieRecord,
@@ -40,6 +34,7 @@ from scanners.headers import (
     parse_hsts,
 )
 from scanners.http import HttpProbe, fetch, make_ssl_context, redact_set_cookie
+from tests.tls_servers import LeafSpec, LocalPki
 
 GOOD_HSTS = "max-age=63072000; includeSubDomains; preload"
 GOOD_CSP = "default-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
@@ -578,111 +573,22 @@ class Pki:
     leaf_cert: str
     leaf_key: str
     localhost_only_cert: str
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _issue_leaf(
-    ca_key: ec.EllipticCurvePrivateKey,
-    ca_cert: x509.Certificate,
-    san: Sequence[x509.GeneralName],
-    now: datetime.datetime,
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("portal-audit test server"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=90))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(list(san)), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert, key
+    localhost_only_key: str
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("portal-audit test CA"))
-        .issuer_name(_name("portal-audit test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=90))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+    with LocalPki.create(tmp_path_factory.mktemp("pki")) as local:
+        cert, key = local.issue("leaf", LeafSpec(names=("localhost",), addresses=("127.0.0.1",)))
+        # Valid for "localhost" only, so a connection to 127.0.0.1 fails host-name checks.
+        other_cert, other_key = local.issue("localhost", LeafSpec(names=("localhost",)))
+        return Pki(
+            ca_file=str(local.ca_file),
+            leaf_cert=str(cert),
+            leaf_key=str(key),
+            localhost_only_cert=str(other_cert),
+            localhost_only_key=str(other_key),
         )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = {}
-    loopback = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
-    localhost = x509.DNSName("localhost")
-    for label, san in (("leaf", [loopback, localhost]), ("localhost", [localhost])):
-        cert, key = _issue_leaf(ca_key, ca_cert, san, now)
-        cert_path = directory / f"{label}.pem"
-        key_path = directory / f"{label}-key.pem"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        paths[label] = (str(cert_path), str(key_path))
-    ca_path = directory / "ca.pem"
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    return Pki(
-        ca_file=str(ca_path),
-        leaf_cert=paths["leaf"][0],
-        leaf_key=paths["leaf"][1],
-        localhost_only_cert=paths["localhost"][0],
-    )
 
 
 Route = tuple[int, list[tuple[str, str]]]
@@ -924,7 +830,7 @@ def test_fetch_untrusted_certificate_is_a_verification_error(https_server: Runni
 
 
 def test_fetch_host_name_mismatch_is_a_verification_error(pki: Pki) -> None:
-    tls = _server_tls(pki.localhost_only_cert, pki.localhost_only_cert.replace(".pem", "-key.pem"))
+    tls = _server_tls(pki.localhost_only_cert, pki.localhost_only_key)
     with _serve({"/": (200, [])}, tls) as server:
         result = fetch(f"{server.base}/", ssl_context=make_ssl_context(pki.ca_file), timeout=5)
         assert result.error is not None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import ipaddress
 import selectors
 import socket
 import ssl
@@ -47,6 +48,7 @@ class LeafSpec:
     """The certificate a server presents."""
 
     names: tuple[str, ...] = (SERVER_NAME,)
+    addresses: tuple[str, ...] = ()
     key: KeyKind = "ecdsa-p256"
     valid_from_days: float = -1.0
     valid_until_days: float = 89.0
@@ -258,7 +260,10 @@ class LocalPki:
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
             .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(name) for name in spec.names]),
+                x509.SubjectAlternativeName(
+                    [x509.DNSName(name) for name in spec.names]
+                    + [x509.IPAddress(ipaddress.ip_address(a)) for a in spec.addresses]
+                ),
                 critical=False,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)

@@ -10,7 +10,7 @@ from pytest_bdd import given, then, when
 from portal.driver import PortalDriver, SignInOutcome
 from portal.errors import Inconclusive
 from portal.plugin import ControlRecord, Preflight
-from portal.profile import Profile
+from portal.profile import Account, Profile
 from scanners.cookies import session_cookie_names
 from scanners.http import HttpProbe, fetch, make_ssl_context
 
@@ -23,6 +23,14 @@ class SignedInVisit:
     outcome: SignInOutcome
     session_cookie_names: list[str]
     session_cookies: list[Cookie] = field(repr=False)
+
+
+def signed_in_outcome(driver: PortalDriver, page: Page, account: Account) -> SignInOutcome:
+    """Sign in for a check that needs it; a sign-in that fails leaves the check inconclusive."""
+    outcome = driver.sign_in(page, account)
+    if not outcome.signed_in:
+        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    return outcome
 
 
 def session_cookies_of(profile: Profile, outcome: SignInOutcome) -> list[str]:
@@ -79,9 +87,7 @@ def patient_is_signed_out(page: Page, driver: PortalDriver, control_record: Cont
 def patient_has_signed_in(
     page: Page, driver: PortalDriver, profile: Profile, usable_portal: Preflight
 ) -> SignedInVisit:
-    outcome = driver.sign_in(page, profile.patient)
-    if not outcome.signed_in:
-        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    outcome = signed_in_outcome(driver, page, profile.patient)
     names = session_cookies_of(profile, outcome)
     cookies = [c for c in outcome.cookies_after if c.get("name") in names]
     return SignedInVisit(page, outcome, names, cookies)

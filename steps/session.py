@@ -36,7 +36,7 @@ from scanners.timeouts import (
     evaluate_idle,
 )
 from scanners.tokens import evaluate_token_exposure, evaluate_token_strength, find_tokens_in_har
-from steps.common import SignedInVisit, session_cookies_of
+from steps.common import SignedInVisit, session_cookies_of, signed_in_outcome
 from steps.outcome import conclude
 
 TOKEN_SAMPLES = 5
@@ -127,9 +127,7 @@ def cookies_are_hardened(
 def _signed_in_context(probe: ProbeContext) -> tuple[list[Cookie], float]:
     """Sign in on a fresh browser, keep its cookies, close it so nothing keeps it alive."""
     context = probe.new_context()
-    outcome = probe.driver.sign_in(context.new_page(), probe.profile.patient)
-    if not outcome.signed_in:
-        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    signed_in_outcome(probe.driver, context.new_page(), probe.profile.patient)
     cookies = context.cookies()
     signed_in_at = time.monotonic()
     probe.discard(context)
@@ -163,9 +161,7 @@ def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
     interval = max(1.0, min(idle / 3, 60.0))
     context = probe.new_context()
     page = context.new_page()
-    outcome = probe.driver.sign_in(page, probe.profile.patient)
-    if not outcome.signed_in:
-        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    signed_in_outcome(probe.driver, page, probe.profile.patient)
     signed_in_at = time.monotonic()
     checks: list[SessionCheck] = []
     moment = signed_in_at
@@ -220,9 +216,7 @@ def busy_session_ended(
 def visitor_signs_in(
     page: Page, driver: PortalDriver, profile: Profile, usable_portal: Preflight
 ) -> SignInOutcome:
-    outcome = driver.sign_in(page, profile.patient)
-    if not outcome.signed_in:
-        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    outcome = signed_in_outcome(driver, page, profile.patient)
     return outcome
 
 
@@ -279,9 +273,7 @@ def plant_cookies(
 ) -> list[Cookie]:
     # Learn the session cookie names from a sign-in in a throwaway browser.
     probe = contexts.new_page()
-    outcome = driver.sign_in(probe, profile.patient)
-    if not outcome.signed_in:
-        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    outcome = signed_in_outcome(driver, probe, profile.patient)
     names = session_cookies_of(profile, outcome)
     driver.sign_out(probe)
     if not names:
@@ -336,9 +328,7 @@ def record_visit(contexts: Contexts, evidence: Evidence, usable_portal: Prefligh
 def recorded_visit(
     recording: Recording, driver: PortalDriver, profile: Profile, contexts: Contexts
 ) -> None:
-    outcome = driver.sign_in(recording.page, profile.patient)
-    if not outcome.signed_in:
-        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    outcome = signed_in_outcome(driver, recording.page, profile.patient)
     names = session_cookies_of(profile, outcome)
     recording.tokens.update(
         {str(c["name"]): str(c["value"]) for c in outcome.cookies_after if c["name"] in names}
@@ -377,9 +367,7 @@ def tokens_are_strong(
     samples: dict[str, list[str]] = {name: [value] for name, value in recording.tokens.items()}
     for _ in range(TOKEN_SAMPLES - 1):
         page = contexts.new_page()
-        outcome = driver.sign_in(page, profile.patient)
-        if not outcome.signed_in:
-            raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+        outcome = signed_in_outcome(driver, page, profile.patient)
         for cookie in outcome.cookies_after:
             if cookie["name"] in samples:
                 samples[str(cookie["name"])].append(str(cookie["value"]))
@@ -424,9 +412,7 @@ def signed_in_twice(
         audit_run.slow_probes.wait_all(progress)
     second = contexts.new_page()
     for browser_page in (page, second):
-        outcome = driver.sign_in(browser_page, profile.patient)
-        if not outcome.signed_in:
-            raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+        signed_in_outcome(driver, browser_page, profile.patient)
     return TwoBrowsers(page, second)
 
 

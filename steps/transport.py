@@ -28,6 +28,7 @@ from scanners.tls import (
     load_policy,
     scan_tls,
 )
+from steps.common import signed_in_outcome
 from steps.outcome import conclude
 
 FRAMING_ORIGIN = "http://framing-check.portal-audit.invalid/"
@@ -257,10 +258,10 @@ def credentials_over_https(
             carrying.append(request.url.split("?", 1)[0])
 
     page.on("request", watch)
-    outcome = driver.sign_in(page, profile.patient)
-    page.remove_listener("request", watch)
-    if not outcome.signed_in:
-        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    try:
+        signed_in_outcome(driver, page, profile.patient)
+    finally:
+        page.remove_listener("request", watch)
     if not carrying:
         raise Inconclusive("no request carrying the password was seen during sign-in")
     plain = [url for url in carrying if not url.startswith("https://")]

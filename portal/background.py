@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,7 +157,13 @@ class SlowProbes:
 
     def wait_all(self, progress: Callable[[str], None]) -> None:
         """Wait until every probe has ended (whatever its outcome)."""
-        for control_id in list(self.futures):
+        self.wait_for(list(self.futures), progress)
+
+    def wait_for(self, control_ids: Iterable[str], progress: Callable[[str], None]) -> None:
+        """Wait until these probes have ended (whatever their outcome)."""
+        for control_id in control_ids:
+            if control_id not in self.futures:
+                continue
             try:
                 self.result(control_id, progress)
             except BaseException:  # noqa: BLE001 - each probe's own scenario reports it

@@ -32,6 +32,11 @@ QUIET_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # Chromium's Local Network Access checks block a page of another (public) origin from framing
+    # a portal on a local or private address before the portal's own headers are read; HDR_CSP's
+    # framing check must see the portal refuse, not the browser.
+    "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,"
+    "PrivateNetworkAccessSendPreflights",
 ]
 
 

@@ -24,7 +24,15 @@ class Control(BaseModel):
     destructive: bool = False
     slow: bool = False
     ends_other_sessions: bool = False
+    feature: str = ""
+    feature_required: bool = True
     note: str = ""
+
+    def not_offered(self, reason: str) -> tuple[str, str]:
+        """The outcome (failed or skipped) and reason when a portal lacks this control's feature."""
+        if self.feature_required:
+            return "failed", f"required feature not offered ({self.feature}): {reason}"
+        return "skipped", f"feature not offered ({self.feature}), not applicable: {reason}"
 
     @property
     def marker(self) -> str:

@@ -17,6 +17,7 @@ from playwright.sync_api import Cookie, Page, Response
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from portal.browser_errors import PageWatch, describe_browser_error
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
 from portal.password_flows import PasswordFlows
@@ -71,17 +72,43 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
         self.profile = profile
         self.redactor = redactor
         self.timeout_ms = profile.timeouts.navigation_seconds * 1000
+        self.pages = PageWatch()
+        self._watched: set[int] = set()
 
     # -- helpers ---------------------------------------------------------------------------
     def _goto(self, page: Page, url: str) -> Response | None:
         target = self.profile.url(url)
+        self._watch(page)
         try:
             return page.goto(target, wait_until="load", timeout=self.timeout_ms)
         except PlaywrightTimeout:
             seconds = self.timeout_ms / 1000
             raise Inconclusive(f"{target} did not load within {seconds:.0f} s") from None
         except PlaywrightError as exc:
-            raise Inconclusive(f"{target} could not be opened: {_first_line(exc)}") from None
+            raise Inconclusive(describe_browser_error(exc, doing=f"opening {target}")) from None
+
+    def _watch(self, page: Page) -> None:
+        """Remember the last page the portal serves in this page's context (for errors)."""
+        key = id(page.context)
+        if key not in self._watched:
+            self._watched.add(key)
+            self.pages.watch(page.context)
+
+    def _where(self, page: Page) -> str:
+        """The page's address and the portal's last answer, for an error message."""
+        served = self.pages.last(page)
+        if served is None:
+            return f"at {page.url}"
+        refusal = served.refusal()
+        return f"at {page.url}; {served.describe()}" + (f": {refusal.reason}" if refusal else "")
+
+    def _click(self, page: Page, selector: str, doing: str) -> None:
+        try:
+            page.locator(selector).first.click(timeout=self.timeout_ms)
+        except PlaywrightError as exc:
+            raise Inconclusive(
+                describe_browser_error(exc, doing=doing, url=page.url, served=self.pages.last(page))
+            ) from None
 
     def _remember_cookie_values(self, page: Page) -> list[Cookie]:
         """Register every cookie value as a secret, so no artifact can carry it."""
@@ -109,29 +136,44 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
             page.remove_listener("response", collect)
         return replace(outcome, set_cookie_headers=set_cookies)
 
+    def _open_sign_in_form(self, page: Page) -> None:
+        """Open the sign-in form; a page that is already signed in is signed out first."""
+        form = self.profile.sign_in
+        username = page.locator(form.username).first
+        indicator = page.locator(self.profile.signed_in.indicator).first
+        for attempt in (1, 2):
+            self._goto(page, form.url)
+            try:
+                username.or_(indicator).first.wait_for(state="visible", timeout=self.timeout_ms)
+            except PlaywrightTimeout:
+                raise Inconclusive(
+                    f"sign-in form not found: no visible {form.username!r} ({self._where(page)})"
+                ) from None
+            if username.is_visible():
+                return
+            if attempt == 1:
+                # Already signed in: the portal sent the sign-in page on to a signed-in page.
+                self.sign_out(page)
+        raise Inconclusive(
+            f"the sign-in page shows a signed-in page even after signing out ({self._where(page)})"
+        )
+
     def _sign_in(self, page: Page, account: Account) -> SignInOutcome:
         form = self.profile.sign_in
-        self._goto(page, form.url)
-        username = page.locator(form.username).first
-        try:
-            username.wait_for(state="visible", timeout=self.timeout_ms)
-        except PlaywrightTimeout:
-            raise Inconclusive(
-                f"sign-in form not found: no visible {form.username!r} at {page.url}"
-            ) from None
-        username.fill(account.username)
+        self._open_sign_in_form(page)
+        page.locator(form.username).first.fill(account.username)
         if form.next_button:
-            page.locator(form.next_button).first.click(timeout=self.timeout_ms)
+            self._click(page, form.next_button, "going on from the username to the password")
         password = page.locator(form.password).first
         try:
             password.wait_for(state="visible", timeout=self.timeout_ms)
         except PlaywrightTimeout:
             raise Inconclusive(
-                f"password field {form.password!r} not found at {page.url}"
+                f"password field {form.password!r} not found ({self._where(page)})"
             ) from None
         password.fill(account.password.get_secret_value())
         before = page.context.cookies()
-        page.locator(form.submit).first.click(timeout=self.timeout_ms)
+        self._click(page, form.submit, "submitting the sign-in form")
 
         indicator = page.locator(self.profile.signed_in.indicator).first
         outcome = indicator
@@ -142,7 +184,14 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
         try:
             outcome.first.wait_for(state="visible", timeout=self.timeout_ms)
         except PlaywrightTimeout:
-            detail = "no signed-in indicator appeared after submitting the form"
+            served = self.pages.last(page)
+            refusal = served.refusal() if served else None
+            detail = (
+                f"{refusal.reason} after submitting the sign-in form"
+                if refusal
+                else "no signed-in indicator appeared after submitting the form "
+                f"({self._where(page)})"
+            )
             return SignInOutcome(False, detail, before, self._remember_cookie_values(page))
         if self.asks_second_factor(page):
             if account.totp_secret is None:
@@ -177,6 +226,13 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
         out = self.profile.sign_out
         if out.url:
             self._goto(page, out.url)
+        elif out.control is not None and not isinstance(out.control, str):
+            # Steps (a menu, a confirmation page): run from a page showing the first one's
+            # element, unless the steps open their own page first.
+            first = out.control[0].selector
+            if first is not None and not page.locator(first).first.is_visible():
+                self._goto(page, self.profile.signed_in.url)
+            self.run_steps(page, out.control, name="sign_out.control")
         else:
             assert out.control is not None
             if not page.locator(out.control).first.is_visible():
@@ -214,12 +270,11 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
         if sessions is None:
             raise Inconclusive("the profile has no sessions_page")
         self._goto(page, sessions.url)
+        marker = self.page_marker(sessions.end_others)
         try:
-            page.locator(sessions.end_others).first.wait_for(
-                state="visible", timeout=self.timeout_ms
-            )
+            page.locator(marker).first.wait_for(state="visible", timeout=self.timeout_ms)
         except PlaywrightTimeout:
-            raise Inconclusive(f"no {sessions.end_others!r} on {page.url}") from None
+            raise Inconclusive(f"no {marker!r} on {page.url}") from None
         active = (
             page.locator(sessions.active_sessions).count() if sessions.active_sessions else None
         )
@@ -232,8 +287,11 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
         sessions = self.profile.sessions_page
         if sessions is None:
             raise Inconclusive("the profile has no sessions_page")
-        if not page.locator(sessions.end_others).first.is_visible():
+        if not page.locator(self.page_marker(sessions.end_others)).first.is_visible():
             self.open_sessions_page(page)
+        if not isinstance(sessions.end_others, str):
+            self.run_steps(page, sessions.end_others, name="sessions_page.end_others")
+            return
         with page.expect_navigation(wait_until="load", timeout=self.timeout_ms):
             page.locator(sessions.end_others).first.click(timeout=self.timeout_ms)
             if sessions.confirm:
@@ -251,10 +309,6 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
                 return False
             return account.display_name in body
         return False
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def load_driver(profile: Profile, redactor: Redactor) -> PortalDriver:

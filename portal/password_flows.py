@@ -7,6 +7,7 @@ the browser's help. Every wait is bounded by the profile's navigation timeout.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -14,10 +15,12 @@ from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from portal.errors import Inconclusive
+from portal.flows import FlowSteps
 
 if TYPE_CHECKING:
     from playwright.sync_api import Response
 
+    from portal.flows import Flow
     from portal.profile import PasswordChangeForm, PasswordReset, Profile
 
 PortalVerdict = Literal["accepted", "refused"]
@@ -41,8 +44,11 @@ class FormAnswer:
     asked_current: bool = True
 
 
-class PasswordFlows:
-    """Change-password and reset-link flows; needs ``profile``, ``timeout_ms`` and ``_goto``."""
+class PasswordFlows(FlowSteps):
+    """Change-password and reset-link flows; needs ``profile``, ``timeout_ms`` and ``_goto``.
+
+    The profile's ``submit`` buttons may be flows (see portal/flows.py), and
+    ``passwords.change.before_form`` steps lead from the change page's URL to its form."""
 
     profile: Profile
     timeout_ms: float
@@ -85,25 +91,54 @@ class PasswordFlows:
                 return "refused", shown.inner_text().strip()[:300]
         return "refused", ""
 
-    def open_change_form(self, page: Page) -> None:
+    def _account_password(self) -> str | None:
+        section = self.profile.passwords
+        account = self.profile.accounts.get(section.account) if section else None
+        return account.password.get_secret_value() if account else None
+
+    def open_change_form(self, page: Page, current: str | None = None) -> bool:
+        """Open the change form; True when ``before_form`` steps typed the current password.
+
+        Those steps are given ``current`` (default: the account's password in the profile)."""
         form = self._change_form()
         self._goto(page, form.url)
+        typed = False
+        if form.before_form:
+            given = self._account_password() if current is None else current
+            done = self.run_steps(
+                page,
+                form.before_form,
+                name="passwords.change.before_form",
+                values={"current_password": given},
+            )
+            typed = "current_password" in done.filled
         self._wait_visible(page, form.new_password, "change-password form")
+        return typed
+
+    def _click_or_run(
+        self, page: Page, control: str | Flow, name: str, values: Mapping[str, str | None]
+    ) -> None:
+        if isinstance(control, str):
+            page.locator(control).first.click(timeout=self.timeout_ms)
+        else:
+            self.run_steps(page, control, name=name, values=values)
 
     def change_password(self, page: Page, current: str | None, new: str) -> FormAnswer:
-        """Submit the change form; ``current=None`` leaves the current-password field empty."""
+        """Submit the change form; ``current=None`` leaves the current-password field empty
+        (and types nothing where ``before_form`` re-authenticates)."""
         form = self._change_form()
-        self.open_change_form(page)
+        reauthenticated = self.open_change_form(page, "" if current is None else current)
         current_field = page.locator(form.current_password).first
-        asked = current_field.is_visible()
-        if asked and current is not None:
+        asked = reauthenticated or current_field.is_visible()
+        if current_field.is_visible() and current is not None:
             current_field.fill(current)
         new_field = page.locator(form.new_password).first
         new_field.fill(new)
         if form.confirm_password:
             page.locator(form.confirm_password).first.fill(new)
         new_field.evaluate(_NO_VALIDATION)
-        page.locator(form.submit).first.click(timeout=self.timeout_ms)
+        values = {"current_password": current or "", "new_password": new}
+        self._click_or_run(page, form.submit, "passwords.change.submit", values)
         verdict, message = self._answer(page, form.success, [form.error])
         return FormAnswer(verdict, message, asked)
 
@@ -126,7 +161,7 @@ class PasswordFlows:
         self._wait_visible(page, flow.identifier, "reset request form")
         page.locator(flow.identifier).first.fill(identifier)
         page.locator(flow.identifier).first.evaluate(_NO_VALIDATION)
-        page.locator(flow.submit).first.click(timeout=self.timeout_ms)
+        self._click_or_run(page, flow.submit, "passwords.reset.submit", {})
         self._wait_visible(page, flow.requested, "reset request confirmation")
         return page.locator(flow.requested).first.inner_text().strip()
 
@@ -153,7 +188,10 @@ class PasswordFlows:
         if flow.confirm_password:
             page.locator(flow.confirm_password).first.fill(new)
         field.evaluate(_NO_VALIDATION)
-        page.locator(flow.submit_new_password).first.click(timeout=self.timeout_ms)
+        values: dict[str, str | None] = {"new_password": new}
+        self._click_or_run(
+            page, flow.submit_new_password, "passwords.reset.submit_new_password", values
+        )
         refusals = [flow.invalid_link] + ([flow.error] if flow.error else [])
         verdict, message = self._answer(page, flow.success, refusals)
         return FormAnswer(verdict, message)

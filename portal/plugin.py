@@ -27,11 +27,14 @@ from playwright.sync_api import Error as PlaywrightError
 from portal.background import SlowProbes
 from portal.background import registered as registered_probes
 from portal.browser import QUIET_ARGS, TrustError, find_chromium, verified_leaf_spki
+from portal.browser_errors import PageWatch, describe_browser_error
 from portal.catalogue import Control, load_catalogue
 from portal.driver import PortalDriver, SignInOutcome, load_driver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
 from portal.profile import Profile, ProfileError, load_profile, read_raw
+from portal.roles import conflicts as account_conflicts
+from portal.roles import waits as account_waits
 from reports.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +43,8 @@ RUNS_DIR = ROOT / "reports" / "runs"
 AUDIT_KEY = pytest.StashKey["AuditRun"]()
 OUTCOME_KEY = pytest.StashKey["ControlResult"]()
 RECORD_KEY = pytest.StashKey["ControlRecord"]()
+STEP_KEY = pytest.StashKey[str]()
+PAGES_KEY = pytest.StashKey[PageWatch]()
 EXIT_BAD_PROFILE = 3
 
 
@@ -129,6 +134,9 @@ class AuditRun:
     portal: Any = None  # reference_portal.launcher.RunningPortal when the bundled portal runs
     slow_probes: SlowProbes | None = None
     results: dict[str, ControlResult] = field(default_factory=dict)
+    # Accounts shared between checks that disturb each other (portal.roles).
+    warnings: list[str] = field(default_factory=list)
+    waits_for: dict[str, set[str]] = field(default_factory=dict)
 
     def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
         applied = {name: self.profile.threshold(name) for name in control.threshold}
@@ -261,8 +269,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             control is not None
             and control.id in registered_probes()
             and skip_reason(run, item, control) is None
+            and not_offered_failure(run, control) is None
         ):
             wanted.append(control.id)
+    selected = {c.id for c in map(control_of, session.items) if c is not None}
+    run.waits_for = account_waits(run.profile, set(wanted))
+    run.warnings = [
+        conflict.message
+        for conflict in account_conflicts(run.profile)
+        if conflict.first.controls & selected and conflict.second.controls & selected
+    ]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for warning in run.warnings:
+        if reporter is not None:
+            reporter.write_line(f"portal-audit: warning: {warning}", yellow=True)
+    if run.waits_for:
+        # A check sharing an account with a background probe runs after it has ended.
+        session.items.sort(key=lambda item: max(run_order(item), _waits(run, item)))
     if wanted:
         run.slow_probes = SlowProbes(
             run.profile,
@@ -273,8 +296,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         run.slow_probes.start(wanted)
 
 
+def _waits(run: AuditRun, item: pytest.Item) -> int:
+    control = control_of(item)
+    return 2 if control is not None and control.id in run.waits_for else 0
+
+
 def _audit(config: pytest.Config) -> AuditRun | None:
     return config.stash.get(AUDIT_KEY, None)
+
+
+def not_offered_failure(run: AuditRun, control: Control) -> str | None:
+    """The failure reason when the portal lacks a feature the control requires, or None."""
+    reason = run.profile.not_offered.get(control.id)
+    if reason is None:
+        return None
+    status, why = control.not_offered(reason)
+    return why if status == "failed" else None
 
 
 def skip_reason(run: AuditRun, item: pytest.Item, control: Control) -> str | None:
@@ -282,6 +319,11 @@ def skip_reason(run: AuditRun, item: pytest.Item, control: Control) -> str | Non
     reason = run.profile.out_of_scope.get(control.id)
     if reason:
         return f"out of scope for this portal: {reason}"
+    missing = run.profile.not_offered.get(control.id)
+    if missing is not None:
+        status, why = control.not_offered(missing)
+        if status == "skipped":
+            return why
     if item.get_closest_marker("destructive"):
         config = item.config
         if config.getoption("deny_destructive"):
@@ -305,6 +347,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = skip_reason(run, item, control)
     if reason:
         pytest.skip(reason)
+    waits = run.waits_for.get(control.id)
+    if waits and run.slow_probes is not None:
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+
+        def show(text: str) -> None:
+            if reporter is not None:
+                reporter.write_line(f"portal-audit: {control.id} shares an account; {text}")
+
+        run.slow_probes.wait_for(sorted(waits), show)
 
 
 @pytest.hookimpl(trylast=True)
@@ -328,9 +379,23 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest) -> None:
         f"Threshold applied: {applied}{f' ({note})' if note else ''}\n\n"
         f"Sources: {'; '.join(control.sources) or 'none'}"
     )
+    missing = not_offered_failure(run, control)
+    if missing is not None:
+        # A required behaviour the portal does not offer is a failure, decided before any step.
+        record = request.node.stash.get(RECORD_KEY, None)
+        if record is not None:
+            record.measure("feature not offered (profile not_offered)")
+        raise AssertionError(missing)
 
 
-def _status_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str, str]:
+def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
+    """Remember the step being run, so a failure can say what was being done."""
+    request.node.stash[STEP_KEY] = f"{step.keyword} {step.name}".strip()
+
+
+def _status_of(
+    item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]
+) -> tuple[str, str]:
     if report.skipped:
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
@@ -340,6 +405,15 @@ def _status_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[
     excinfo = call.excinfo
     message = ""
     if excinfo is not None:
+        if isinstance(excinfo.value, PlaywrightError):
+            # Never the raw Playwright text: what was being done, where, what the portal said.
+            pages = item.stash.get(PAGES_KEY, None)
+            step = item.stash.get(STEP_KEY, "setting up the scenario")
+            return "inconclusive", describe_browser_error(
+                excinfo.value,
+                doing=f"while '{step}'",
+                served=pages.latest() if pages is not None else None,
+            )
         text = str(excinfo.value).strip()
         message = text.splitlines()[0] if text else excinfo.typename
         if isinstance(excinfo.value, AssertionError):
@@ -363,7 +437,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     decisive = report.when == "call" or (report.when == "setup" and not report.passed)
     if not decisive:
         return
-    status, reason = _status_of(report, call)
+    status, reason = _status_of(item, report, call)
     record = item.stash.get(RECORD_KEY, None)
     if status == "passed":
         reason = (record.reason if record else "") or "requirement met"
@@ -398,6 +472,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "started": run.started,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "weaknesses": run.weaknesses,
+            "warnings": run.warnings,
         },
     )
     write_reports(summary, catalogue, run.run_dir)
@@ -513,6 +588,7 @@ class Contexts:
         self.redactor = redactor
         self.work_dir = work_dir
         self.opened: list[BrowserContext] = []
+        self.pages = PageWatch()
 
     def new(self, cookies: list[Any] | None = None, har: Path | None = None) -> BrowserContext:
         """A fresh context; ``har`` records every request (without bodies) to that file."""
@@ -524,6 +600,7 @@ class Contexts:
         # Every cookie value any response sets is a secret, including ones replaced or deleted
         # before the scenario ends, so they are registered as they arrive.
         context.on("response", self._register_set_cookies)
+        self.pages.watch(context)
         context.set_default_timeout(self.profile.timeouts.navigation_seconds * 1000)
         context.tracing.start(screenshots=True, snapshots=True)
         if cookies:
@@ -582,6 +659,7 @@ def contexts(
     browser: Browser, audit_run: AuditRun, evidence: Evidence, request: pytest.FixtureRequest
 ) -> Iterator[Contexts]:
     opened = Contexts(browser, audit_run.profile, audit_run.redactor, evidence.work_dir)
+    request.node.stash[PAGES_KEY] = opened.pages
     yield opened
     result = request.node.stash.get(OUTCOME_KEY, None)
     failed = result is None or result.status in ("failed", "inconclusive")

@@ -27,6 +27,8 @@ from pydantic import (
 )
 
 from portal.catalogue import load_catalogue
+from portal.flows import Flow, RegexPattern, SelectorOrFlow, Steps, check_flow
+from scanners.refusals import DEFAULT_BLOCK_PATTERNS, DEFAULT_THROTTLE_PATTERNS, Refusal, classify
 
 ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 SECRET_FIELDS = {"password", "totp_secret"}
@@ -70,14 +72,20 @@ class SignedIn(_Model):
 
 
 class SignOut(_Model):
-    control: str | None = Field(default=None, description="Selector to click to sign out")
+    control: SelectorOrFlow | None = Field(
+        default=None,
+        description="Selector to click to sign out, or the steps that sign out (a menu, a "
+        "confirmation page; see portal/flows.py)",
+    )
     url: str | None = Field(default=None, description="URL that signs out when opened")
     menu: str | None = Field(default=None, description="Selector opening a menu with the control")
 
     @model_validator(mode="after")
     def _one_way(self) -> SignOut:
         if not self.control and not self.url:
-            raise ValueError("give either 'control' (a selector to click) or 'url'")
+            raise ValueError("give either 'control' (a selector to click, or steps) or 'url'")
+        if self.menu and not isinstance(self.control, str):
+            raise ValueError("'menu' goes with a selector control; put the menu into the steps")
         return self
 
 
@@ -91,8 +99,24 @@ class SessionsPage(_Model):
     """Where a signed-in user sees their active sessions and ends the others (SESS_REVOKE)."""
 
     url: str = Field(description="Page listing the account's active sessions")
-    end_others: str = Field(description="Selector of the control that ends all other sessions")
+    end_others: SelectorOrFlow = Field(
+        description="Selector of the control that ends all other sessions, or the steps that "
+        "do (the first step's selector shows the page is the sessions page)"
+    )
     confirm: str | None = Field(default=None, description="Selector confirming that action")
+
+    @field_validator("end_others")
+    @classmethod
+    def _end_others_flow(cls, value: str | Flow) -> str | Flow:
+        check_flow(value, starts_with_selector=True)
+        return value
+
+    @model_validator(mode="after")
+    def _confirm_with_selector(self) -> SessionsPage:
+        if self.confirm and not isinstance(self.end_others, str):
+            raise ValueError("'confirm' goes with a selector end_others; put it into the steps")
+        return self
+
     active_sessions: str | None = Field(
         default=None, description="Selector matching each listed active session"
     )
@@ -116,29 +140,85 @@ class TotpEnrolment(_Model):
     """The account page where a signed-in user adds or removes an authenticator app."""
 
     url: str = Field(description="Page with the authenticator (TOTP) settings")
-    start: str = Field(description="Selector of the control that starts adding an authenticator")
+    start: SelectorOrFlow = Field(
+        description="Selector of the control that starts adding an authenticator, or the steps "
+        "that do (the first step's selector must show only while none is active)"
+    )
     reauth_password: str | None = Field(
         default=None,
         description="Selector of the current-password field the portal asks for before a "
         "factor changes (leave out if it asks for none: MFA_ENROLL then fails)",
     )
+    reauthenticate: Steps | None = Field(
+        default=None,
+        description="Steps after 'start' when the portal re-authenticates on a page of its own "
+        "(fill {password}, click its submit); make them optional if it may not ask",
+    )
     qr_image: str | None = Field(default=None, description="Selector of the enrolment QR code")
-    shown_key: str | None = Field(default=None, description="Selector of the key shown as text")
+    shown_key: SelectorOrFlow | None = Field(
+        default=None,
+        description="Selector of the key (an input's value, else the element's text), or steps "
+        "reading it into 'key'",
+    )
     confirm_code: str = Field(description="Selector of the field for the confirmation code")
     confirm_submit: str = Field(description="Selector of the confirmation submit button")
     error: str | None = Field(default=None, description="Selector of an enrolment error message")
-    recovery_codes: str | None = Field(
-        default=None, description="Selector matching each recovery code shown after enrolment"
+    recovery_codes: SelectorOrFlow | None = Field(
+        default=None,
+        description="Selector matching each recovery code shown after enrolment; with "
+        "recovery_code_pattern, the one element holding them all; or steps splitting them "
+        "into 'recovery_codes'",
+    )
+    recovery_code_pattern: RegexPattern | None = Field(
+        default=None,
+        description="Regular expression matching each code in the recovery_codes element",
     )
     enrolled: str = Field(description="Selector visible once an authenticator is active")
-    remove: str | None = Field(
-        default=None, description="Selector of the control that removes the authenticator"
+    remove: SelectorOrFlow | None = Field(
+        default=None,
+        description="Selector of the control that removes the authenticator, or the steps that "
+        "do (a link, a confirmation page; {password} and {code} for re-authentication)",
     )
+
+    @field_validator("start")
+    @classmethod
+    def _start_flow(cls, value: str | Flow) -> str | Flow:
+        check_flow(value, placeholders={"password"}, starts_with_selector=True)
+        return value
+
+    @field_validator("reauthenticate")
+    @classmethod
+    def _reauthenticate_flow(cls, value: Flow | None) -> Flow | None:
+        check_flow(value, placeholders={"password"})
+        return value
+
+    @field_validator("shown_key")
+    @classmethod
+    def _key_flow(cls, value: str | Flow | None) -> str | Flow | None:
+        check_flow(value, placeholders={"password"}, outputs=("key",))
+        return value
+
+    @field_validator("recovery_codes")
+    @classmethod
+    def _codes_flow(cls, value: str | Flow | None) -> str | Flow | None:
+        check_flow(value, list_output="recovery_codes")
+        return value
+
+    @field_validator("remove")
+    @classmethod
+    def _remove_flow(cls, value: str | Flow | None) -> str | Flow | None:
+        check_flow(value, placeholders={"password", "code"})
+        return value
 
     @model_validator(mode="after")
     def _some_secret(self) -> TotpEnrolment:
         if not self.qr_image and not self.shown_key:
             raise ValueError("give 'qr_image' or 'shown_key' (or both): where the secret is read")
+        if self.recovery_code_pattern and not isinstance(self.recovery_codes, str):
+            raise ValueError(
+                "'recovery_code_pattern' goes with a recovery_codes selector (the element "
+                "holding the codes)"
+            )
         return self
 
 
@@ -172,6 +252,11 @@ class Lockout(_Model):
     )
     pause_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Pause between sign-in attempts"
+    )
+    captcha: str | None = Field(
+        default=None,
+        description="Selector of a CAPTCHA the portal shows after some failures: the check then "
+        "reports 'CAPTCHA after N failures' instead of trying the right password past it",
     )
 
 
@@ -210,12 +295,33 @@ class PasswordChangeForm(_Model):
     """The signed-in page where a user changes their password (PWD_*, SESS_PWCHANGE)."""
 
     url: str = Field(description="Page with the change-password form")
+    before_form: Steps | None = Field(
+        default=None,
+        description="Steps between opening 'url' and the form: revealing it, or re-authenticating "
+        "on a page of its own ({current_password}; that counts as asking for it)",
+    )
     current_password: str = Field(description="Selector of the current-password field")
     new_password: str = Field(description="Selector of the new-password field")
     confirm_password: str | None = Field(
         default=None, description="Selector of the field repeating the new password"
     )
-    submit: str = Field(description="Selector of the button that submits the change")
+    submit: SelectorOrFlow = Field(
+        description="Selector of the button that submits the change, or the steps that do "
+        "(e.g. a confirmation dialog)"
+    )
+
+    @field_validator("before_form")
+    @classmethod
+    def _before_form_flow(cls, value: Flow | None) -> Flow | None:
+        check_flow(value, placeholders={"current_password"})
+        return value
+
+    @field_validator("submit")
+    @classmethod
+    def _submit_flow(cls, value: str | Flow) -> str | Flow:
+        check_flow(value, placeholders={"current_password", "new_password"})
+        return value
+
     success: str = Field(description="Selector visible once the password was changed")
     error: str = Field(description="Selector of the message shown when the change is refused")
     guidance: str | None = Field(
@@ -233,20 +339,37 @@ class PasswordReset(_Model):
     identify_by: Literal["username", "email"] = Field(
         default="username", description="What the request form is given"
     )
-    submit: str = Field(description="Selector of the button that requests the link")
+    submit: SelectorOrFlow = Field(
+        description="Selector of the button that requests the link, or the steps that do"
+    )
     requested: str = Field(description="Selector of the confirmation shown after a request")
     new_password: str = Field(description="Selector of the new-password field behind the link")
     confirm_password: str | None = Field(
         default=None, description="Selector of the field repeating the new password"
     )
-    submit_new_password: str = Field(description="Selector of the button setting the password")
+    submit_new_password: SelectorOrFlow = Field(
+        description="Selector of the button setting the password, or the steps that do"
+    )
+
+    @field_validator("submit")
+    @classmethod
+    def _request_flow(cls, value: str | Flow) -> str | Flow:
+        check_flow(value)
+        return value
+
+    @field_validator("submit_new_password")
+    @classmethod
+    def _set_password_flow(cls, value: str | Flow) -> str | Flow:
+        check_flow(value, placeholders={"new_password"})
+        return value
+
     success: str = Field(description="Selector visible once the password was reset")
     error: str | None = Field(default=None, description="Selector of a refused new password")
     invalid_link: str = Field(description="Selector shown for a used, expired or unknown link")
     mail_subject: str | None = Field(
         default=None, description="Text in the reset e-mail's subject (default: any new mail)"
     )
-    link_pattern: str | None = Field(
+    link_pattern: RegexPattern | None = Field(
         default=None,
         description="Regular expression matching the reset link in the mail (default: the "
         "first link to the portal's host)",
@@ -258,16 +381,6 @@ class PasswordReset(_Model):
         description="How long the portal says a link stays valid; RESET_TOKEN waits this long "
         "(default: policy max_link_lifetime_seconds)",
     )
-
-    @field_validator("link_pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
 
 
 class Passwords(_Model):
@@ -345,6 +458,68 @@ class Headers(_Model):
     )
 
 
+PACED_FLOWS = ("sign_in", "password_change", "reset_request", "enumeration")
+
+
+class RateLimits(_Model):
+    """How the portal throttles clients, so that a throttle is never read as a policy refusal."""
+
+    throttle_patterns: list[RegexPattern] = Field(
+        default=[],
+        description="Regular expressions of the portal's own 'too many requests' pages, besides "
+        "HTTP 429 / 503 with Retry-After and the common wordings",
+    )
+    block_patterns: list[RegexPattern] = Field(
+        default=[],
+        description="Regular expressions of CSRF, WAF or block pages that answer before the "
+        "portal's logic",
+    )
+    budget_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=900,
+        description="How long one control may wait in all for the portal's Retry-After before "
+        "it ends inconclusive (throttled)",
+    )
+    pacing_seconds: dict[str, float] = Field(
+        default={},
+        description=f"Least seconds between two submissions of a flow: {', '.join(PACED_FLOWS)}",
+    )
+
+    @field_validator("pacing_seconds")
+    @classmethod
+    def _known_flows(cls, value: dict[str, float]) -> dict[str, float]:
+        for flow, seconds in value.items():
+            if flow not in PACED_FLOWS:
+                raise ValueError(f"unknown flow {flow!r}; known: {list(PACED_FLOWS)}")
+            if not 0 <= seconds <= 600:
+                raise ValueError(f"{flow}: give seconds between 0 and 600, got {seconds}")
+        return value
+
+    def pacing(self, flow: str) -> float:
+        return self.pacing_seconds.get(flow, 0.0)
+
+    @property
+    def all_throttle_patterns(self) -> tuple[str, ...]:
+        return (*DEFAULT_THROTTLE_PATTERNS, *self.throttle_patterns)
+
+    @property
+    def all_block_patterns(self) -> tuple[str, ...]:
+        return (*DEFAULT_BLOCK_PATTERNS, *self.block_patterns)
+
+    def classify(
+        self, status: int | None, text: str = "", retry_after: str | None = None
+    ) -> Refusal | None:
+        """A throttle or block page by the common signs and this portal's own patterns."""
+        return classify(
+            status,
+            text,
+            retry_after,
+            throttle_patterns=self.all_throttle_patterns,
+            block_patterns=self.all_block_patterns,
+        )
+
+
 class Timeouts(_Model):
     reachability_seconds: float = Field(default=10, gt=0, le=120)
     navigation_seconds: float = Field(default=20, gt=0, le=300)
@@ -386,8 +561,14 @@ class Profile(_Model):
     tls: Tls = Tls()
     headers: Headers = Headers()
     timeouts: Timeouts = Timeouts()
+    rate_limits: RateLimits = RateLimits()
     policy: dict[str, Any] = {}
     out_of_scope: dict[str, str] = Field(default={}, description="Control ID -> reason")
+    not_offered: dict[str, str] = Field(
+        default={},
+        description="Control ID -> reason: the portal lacks the feature the control checks "
+        "(failed where the catalogue requires the feature, skipped where it does not apply)",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -413,16 +594,30 @@ class Profile(_Model):
             raise ValueError(f"unknown policy setting(s) {unknown}; known: {sorted(known)}")
         return value
 
-    @field_validator("out_of_scope")
+    @field_validator("out_of_scope", "not_offered")
     @classmethod
     def _known_controls(cls, value: dict[str, str]) -> dict[str, str]:
         ids = {control.id for control in load_catalogue().controls}
         for control_id, reason in value.items():
             if control_id.upper() not in ids:
                 raise ValueError(f"unknown control {control_id!r}")
-            if not reason.strip():
-                raise ValueError(f"{control_id}: give the reason it is out of scope")
+            if not isinstance(reason, str) or not reason.strip():
+                raise ValueError(f"{control_id}: give the reason")
         return {k.upper(): v for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _scope_or_missing(self) -> Profile:
+        both = sorted(set(self.out_of_scope) & set(self.not_offered))
+        if both:
+            raise ValueError(
+                f"{both} listed under both out_of_scope and not_offered: a control is either "
+                "outside the audit or a feature the portal lacks"
+            )
+        catalogue = load_catalogue()
+        featureless = sorted(c for c in self.not_offered if not catalogue.get(c).feature)
+        if featureless:
+            raise ValueError(f"not_offered: {featureless} check no optional feature of a portal")
+        return self
 
     @model_validator(mode="after")
     def _password_accounts_exist(self) -> Profile:

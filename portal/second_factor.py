@@ -24,6 +24,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
+from portal.flows import FlowSteps, placeholders_in, split_items, value_or_text
 from portal.profile import Account, Profile, SecondFactor, TotpEnrolment
 
 TOTP_PERIOD = 30
@@ -84,7 +85,7 @@ def decode_qr(png: bytes) -> str | None:
     return found[0].text if found else None
 
 
-class SecondFactorMixin:
+class SecondFactorMixin(FlowSteps):
     profile: Profile
     redactor: Redactor
     timeout_ms: float
@@ -244,13 +245,14 @@ class SecondFactorMixin:
         """Open the authenticator settings; True when an authenticator is already active."""
         enrolment = self._enrolment()
         self._goto(page, enrolment.url)
-        start = page.locator(enrolment.start).first
+        marker = self.page_marker(enrolment.start)
+        start = page.locator(marker).first
         active = page.locator(enrolment.enrolled).first
         try:
             start.or_(active).first.wait_for(state="visible", timeout=self.timeout_ms)
         except PlaywrightTimeout:
             raise Inconclusive(
-                f"the authenticator settings at {page.url} show neither {enrolment.start!r} "
+                f"the authenticator settings at {page.url} show neither {marker!r} "
                 f"nor {enrolment.enrolled!r}"
             ) from None
         return active.is_visible() and not start.is_visible()
@@ -262,21 +264,46 @@ class SecondFactorMixin:
             if not self.remove_authenticator(page, account):
                 raise Inconclusive("an authenticator left from an earlier run could not be removed")
             self.open_enrolment(page)
+        password = {"password": account.password.get_secret_value()}
         asked = self._reauthenticate(page, account)
-        self._submit_and_settle(page, page.locator(enrolment.start).first)
-        wanted = [s for s in (enrolment.qr_image, enrolment.shown_key) if s]
-        target = page.locator(wanted[0]).first
-        for selector in wanted[1:]:
-            target = target.or_(page.locator(selector).first)
-        try:
-            target.first.wait_for(state="visible", timeout=self.timeout_ms)
-        except PlaywrightTimeout:
-            raise Inconclusive(f"no QR code or key appeared at {page.url}") from None
+        if isinstance(enrolment.start, str):
+            self._submit_and_settle(page, page.locator(enrolment.start).first)
+        else:
+            started = self.run_steps(
+                page, enrolment.start, name="mfa.enrolment.start", values=password
+            )
+            asked = asked or "password" in started.filled
+        if enrolment.reauthenticate:
+            # Re-authentication on a page of its own: asked only if the password was typed.
+            confirmed = self.run_steps(
+                page, enrolment.reauthenticate, name="mfa.enrolment.reauthenticate", values=password
+            )
+            asked = asked or "password" in confirmed.filled
         key = None
-        if enrolment.shown_key and self._visible(page, enrolment.shown_key):
-            key = page.locator(enrolment.shown_key).first.inner_text().strip()
+        if enrolment.shown_key is not None and not isinstance(enrolment.shown_key, str):
+            read = self.run_steps(
+                page, enrolment.shown_key, name="mfa.enrolment.shown_key", values=password
+            )
+            key = read.text("key")
+        key_selector = enrolment.shown_key if isinstance(enrolment.shown_key, str) else None
+        wanted = [s for s in (enrolment.qr_image, key_selector) if s]
+        if wanted and not key:
+            target = page.locator(wanted[0]).first
+            for selector in wanted[1:]:
+                target = target.or_(page.locator(selector).first)
+            try:
+                target.first.wait_for(state="visible", timeout=self.timeout_ms)
+            except PlaywrightTimeout:
+                raise Inconclusive(f"no QR code or key appeared at {page.url}") from None
+        if key_selector and self._visible(page, key_selector):
+            # A key in an <input> (often disabled) is its value: its text is empty.
+            key = value_or_text(page.locator(key_selector).first, self.timeout_ms)
+        key = key.strip() if key else None
+        if key:
             self.redactor.add(key)
             self.redactor.add("".join(key.split()))
+        else:
+            key = None  # an element that showed nothing is no source of the secret
         uri, problem = None, ""
         if enrolment.qr_image and self._visible(page, enrolment.qr_image):
             try:
@@ -285,12 +312,21 @@ class SecondFactorMixin:
                 problem = f"the QR code could not be read: {type(exc).__name__}"
             if uri:
                 self.redactor.add(uri)
+                if secret_of(EnrolmentOffer(False, uri)) is None:
+                    problem = "the QR code holds no TOTP secret"
+                    uri = None
             elif not problem:
                 problem = "no QR code was found in the enrolment image"
         offer = EnrolmentOffer(asked, uri, key, problem)
         secret = secret_of(offer)
         self.redactor.add(secret)
+        if secret:
+            self._enrolment_secrets()[account.username] = secret
         return offer
+
+    def _enrolment_secrets(self) -> dict[str, str]:
+        """Secrets this driver enrolled, by username: a removal flow may ask for a {code}."""
+        return self.__dict__.setdefault("_enrolled_secrets", {})
 
     def confirm_enrolment(self, page: Page, code: str) -> EnrolmentResult:
         enrolment = self._enrolment()
@@ -316,14 +352,29 @@ class SecondFactorMixin:
                 assert enrolment.error is not None
                 message = page.locator(enrolment.error).first.inner_text().strip()[:200]
             return EnrolmentResult(False, f"refused: {message}" if message else "refused")
-        codes: list[str] = []
-        if enrolment.recovery_codes:
-            for item in page.locator(enrolment.recovery_codes).all():
-                text = item.inner_text().strip()
-                if text:
-                    self.redactor.add(text)
-                    codes.append(text)
-        return EnrolmentResult(True, "authenticator active", codes)
+        return EnrolmentResult(True, "authenticator active", self._recovery_codes(page))
+
+    def _recovery_codes(self, page: Page) -> list[str]:
+        """The codes shown after enrolment: one element each, one block split by a pattern,
+        or what the profile's steps split out. Each is registered as a secret."""
+        enrolment = self._enrolment()
+        shown = enrolment.recovery_codes
+        if shown is None:
+            return []
+        if not isinstance(shown, str):
+            read = self.run_steps(page, shown, name="mfa.enrolment.recovery_codes")
+            found = read.items("recovery_codes")
+        elif enrolment.recovery_code_pattern:
+            block = page.locator(shown).first
+            text = value_or_text(block, self.timeout_ms) if block.is_visible() else ""
+            self.redactor.add(text.strip())
+            found = split_items(text, enrolment.recovery_code_pattern)
+        else:
+            found = [value_or_text(item, self.timeout_ms) for item in page.locator(shown).all()]
+        codes = [code.strip() for code in found if code.strip()]
+        for code in codes:
+            self.redactor.add(code)
+        return codes
 
     def remove_authenticator(self, page: Page, account: Account) -> bool:
         """Remove the account's authenticator; True when none is active afterwards."""
@@ -332,6 +383,17 @@ class SecondFactorMixin:
             raise Inconclusive("the profile's mfa enrolment gives no 'remove' control")
         if not self.open_enrolment(page):
             return True
-        self._reauthenticate(page, account)
-        self._submit_and_settle(page, page.locator(enrolment.remove).first)
+        if isinstance(enrolment.remove, str):
+            self._reauthenticate(page, account)
+            self._submit_and_settle(page, page.locator(enrolment.remove).first)
+        else:
+            values: dict[str, str | None] = {"password": account.password.get_secret_value()}
+            if "code" in placeholders_in(enrolment.remove):
+                secret = (
+                    account.totp_secret.get_secret_value()
+                    if account.totp_secret is not None
+                    else self._enrolment_secrets().get(account.username)
+                )
+                values["code"] = self.fresh_totp(secret) if secret else None
+            self.run_steps(page, enrolment.remove, name="mfa.enrolment.remove", values=values)
         return not self.open_enrolment(page)

@@ -42,10 +42,12 @@ def render() -> str:
         "D = destructive (runs only when allowed, on a dedicated test account); "
         "S = slow (real waiting, in the background).",
         "Thresholds are profile `policy:` settings; the values shown are the defaults.",
+        "Feature: what the portal must offer; listed under the profile's `not_offered`, the control "
+        "fails when the feature is required, and is skipped when it is optional.",
         "",
-        "| Control | Area | The portal must... | Default threshold | D/S | Scenario | "
+        "| Control | Area | The portal must... | Default threshold | D/S | Feature | Scenario | "
         "Weakness flags | Sources |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for control in catalogue.controls:
         flags = [f"`{w.flag}`" for w in WEAKNESSES if w.control == control.id]
@@ -58,6 +60,9 @@ def render() -> str:
             control.statement,
             threshold,
             marks,
+            f"{control.feature} ({'required' if control.feature_required else 'optional'})"
+            if control.feature
+            else "",
             "<br>".join(f"`{f}`" for f in scenarios.get(control.id, [])) or "not yet",
             " ".join(flags),
             "; ".join(control.sources),

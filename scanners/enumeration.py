@@ -3,6 +3,14 @@
 Compared per form (sign-in, password reset): the status codes, redirect targets and visible
 text of every answer, and the median response times. The timing tolerance (default 100 ms) is
 this project's default; no standard fixes it.
+
+"Alike" proves nothing unless the requests reached the portal's logic, so before comparing:
+- no answer may be a throttle or a CSRF/WAF/block page (``scanners.refusals``);
+- on the sign-in form, the positive control: the right password of a real account, sent by the
+  same client through the same form, must get a *different* answer (status, redirect, text or a
+  new cookie) from the wrong passwords; otherwise the form answered everything alike;
+- the reset form's answers must not be uniform HTTP errors.
+Any of these failing makes the result inconclusive with that reason, never passed.
 """
 
 from __future__ import annotations
@@ -20,9 +28,53 @@ MAX_ERROR_SHARE = 0.2
 
 @dataclass(frozen=True)
 class FormComparison:
+    """The answers of one form. ``positive`` holds the answers to the right password of a real
+    account through the same form (sign-in only); ``needs_positive`` says the form has one."""
+
     form: str
     known: tuple[FormAnswer, ...]
     unknown: tuple[FormAnswer, ...]
+    positive: tuple[FormAnswer, ...] = ()
+    needs_positive: bool = False
+
+
+def _reached_logic(comparison: FormComparison) -> str | None:
+    """Why the answers cannot be the portal's own decision, or None when they can."""
+    name = comparison.form
+    everything = comparison.known + comparison.unknown + comparison.positive
+    refused = [a.refusal for a in everything if a.refusal is not None]
+    if refused:
+        return (
+            f"the {name} form: {refused[0].reason} ({len(refused)} of {len(everything)} "
+            "answers); a throttled or blocked request says nothing about the accounts"
+        )
+    answered = [a for a in comparison.known + comparison.unknown if not a.error]
+    if answered and all((a.status or 0) >= 500 for a in answered):
+        return f"the {name} form answered every request with a server error (HTTP 5xx)"
+    if not comparison.needs_positive:
+        if answered and all((a.status or 0) >= 400 for a in answered):
+            statuses = "/".join(sorted({str(a.status) for a in answered}))
+            return (
+                f"the {name} form answered every request with HTTP {statuses}: its requests "
+                "did not reach the portal's logic"
+            )
+        return None
+    if not comparison.positive:
+        return f"the {name} form had no positive control (the right password was not tried)"
+    wrong = [a for a in comparison.known if not a.error]
+    usual = Counter(a.signature() for a in wrong).most_common(1)
+    cookies_on_wrong = {cookie for a in wrong for cookie in a.cookies_set}
+    for right in comparison.positive:
+        if right.error:
+            return f"the {name} form's positive control could not run: {right.error}"
+        new_cookie = set(right.cookies_set) - cookies_on_wrong
+        if usual and right.signature() == usual[0][0] and not new_cookie:
+            return (
+                f"the {name} form answered the right password exactly like a wrong one "
+                f"(HTTP {right.status}, same text, no new cookie): its requests did not reach "
+                "the sign-in logic (CSRF protection, a WAF or a block page?)"
+            )
+    return None
 
 
 def _common(values: list[str]) -> str:
@@ -45,10 +97,15 @@ def evaluate_enumeration(
         f"same status, redirect and text; timing medians within {tolerance_ms:g} ms "
         f"(project default), >= {min_samples} samples each"
     )
+    if not comparisons:
+        return Evaluation("inconclusive", "no form was compared", threshold=applied)
     findings: list[Finding] = []
     measured: list[str] = []
     for comparison in comparisons:
         name = comparison.form
+        unreached = _reached_logic(comparison)
+        if unreached:
+            return Evaluation("inconclusive", unreached, threshold=applied)
         answers = comparison.known + comparison.unknown
         failed = [a for a in answers if a.error]
         if not answers or len(failed) > MAX_ERROR_SHARE * len(answers):
@@ -115,6 +172,12 @@ def evaluate_enumeration(
             f"{name}: status {'/'.join(known_status)} vs {'/'.join(unknown_status)}, text "
             f"{text_same}, median {known_ms:.0f} ms vs {unknown_ms:.0f} ms (gap {gap:.0f} ms, "
             f"tolerance {tolerance_ms:g} ms, project default), {len(known)}+{len(unknown)} samples"
+            + (
+                f"; positive control: the right password answered HTTP "
+                f"{'/'.join(str(a.status) for a in comparison.positive)}, unlike a wrong one"
+                if comparison.positive
+                else ""
+            )
         )
     return verdict(
         findings,

@@ -1,10 +1,12 @@
-"""Submitting a portal's HTML form over plain HTTP, as a script would, and timing the answer.
+"""Submitting a portal's HTML form over plain HTTP, as a browser would, and timing the answer.
 
 Used by AUTH_ENUM, which needs many timed samples: a browser would add noise and time. Each
 submission opens the form's page in a fresh cookie jar, keeps every field the form carries
-(hidden CSRF tokens included), fills in the caller's values, posts it without following
-redirects, and records the answer's status, redirect target, visible text and duration.
-Network problems come back as data (``FormAnswer.error``), never as exceptions.
+(hidden CSRF tokens included), fills in the caller's values, and posts it the way a browser
+does (the page's cookies, Origin and Referer, the form content type) without following
+redirects. The answer's status, redirect target, visible text, duration and any sign that the
+portal throttled or blocked the request (``scanners.refusals``) are recorded. Network problems
+come back as data (``FormAnswer.error``), never as exceptions.
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ from email.message import Message
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from scanners.http import USER_AGENT, describe_error
+from scanners.http import describe_error
+from scanners.refusals import DEFAULT_BLOCK_PATTERNS, DEFAULT_THROTTLE_PATTERNS, Refusal, classify
+
+# What a browser sends with a form; some frameworks refuse a POST without Origin or Referer.
+BROWSER_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36 portal-audit",
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en",
+}
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 _INVISIBLE = frozenset({"script", "style", "template", "noscript", "head", "title"})
 
@@ -35,6 +47,14 @@ class FormAnswer:
     text: str = field(default="", repr=False)
     elapsed: float = 0.0
     error: str | None = None
+    # Names of the cookies the answer set: a successful sign-in sets a session cookie.
+    cookies_set: tuple[str, ...] = ()
+    # Set when the answer is a throttle or a CSRF/WAF page rather than the portal's decision.
+    refusal: Refusal | None = None
+
+    def signature(self) -> tuple[int | None, str, str]:
+        """What tells two answers apart to a user: status, redirect target and text."""
+        return self.status, self.location or "", self.text
 
 
 @dataclass
@@ -106,19 +126,40 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class FormClient:
     """One visitor: a cookie jar and a TLS context that verifies the portal's certificate."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        timeout: float,
+        *,
+        throttle_patterns: tuple[str, ...] = DEFAULT_THROTTLE_PATTERNS,
+        block_patterns: tuple[str, ...] = DEFAULT_BLOCK_PATTERNS,
+    ) -> None:
         self.timeout = timeout
+        self.throttle_patterns = throttle_patterns
+        self.block_patterns = block_patterns
         self._opener = urllib.request.build_opener(
             urllib.request.HTTPSHandler(context=ssl_context),
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
             _NoRedirects(),
         )
 
-    def _open(self, url: str, data: bytes | None = None) -> tuple[int, Message[str, str], str]:
-        request = urllib.request.Request(url, data=data, headers={"User-Agent": USER_AGENT})
+    def _open(
+        self, url: str, data: bytes | None = None, referer: str | None = None
+    ) -> tuple[int, Message[str, str], str]:
+        headers = dict(BROWSER_HEADERS)
+        if referer is not None:
+            headers |= {"Referer": referer, "Origin": _origin(referer)}
+        if data is not None:
+            headers["Content-Type"] = FORM_CONTENT_TYPE
+        request = urllib.request.Request(url, data=data, headers=headers)
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 body = response.read().decode("utf-8", "replace")
@@ -136,7 +177,10 @@ class FormClient:
         text, so the same answer for two usernames reads the same.
         """
         try:
-            status, _, page = self._open(page_url)
+            status, headers, page = self._open(page_url)
+            refusal = self._refusal(status, headers, visible_text(page))
+            if refusal is not None:
+                return FormAnswer(status, error=f"the form page: {refusal.reason}", refusal=refusal)
             form = find_form(page, field_name)
             if form is None:
                 return FormAnswer(status, error=f"no form with a field {field_name!r}")
@@ -148,7 +192,7 @@ class FormClient:
             if urlsplit(target).scheme != urlsplit(page_url).scheme:
                 return FormAnswer(status, error="the form posts to another scheme")
             started = time.perf_counter()
-            status, headers, body = self._open(target, urlencode(fields).encode())
+            status, headers, body = self._open(target, urlencode(fields).encode(), page_url)
             elapsed = time.perf_counter() - started
         except (OSError, http.client.HTTPException) as exc:
             return FormAnswer(None, error=describe_error(exc))
@@ -159,4 +203,17 @@ class FormClient:
         location = headers.get("location")
         if location:
             location = urlsplit(urljoin(target, location)).path
-        return FormAnswer(status, location, text, elapsed)
+        cookies = tuple(
+            sorted({v.partition("=")[0].strip() for v in headers.get_all("set-cookie") or []})
+        )
+        refusal = self._refusal(status, headers, text)
+        return FormAnswer(status, location, text, elapsed, cookies_set=cookies, refusal=refusal)
+
+    def _refusal(self, status: int, headers: Message[str, str], text: str) -> Refusal | None:
+        return classify(
+            status,
+            text,
+            headers.get("retry-after"),
+            throttle_patterns=self.throttle_patterns,
+            block_patterns=self.block_patterns,
+        )

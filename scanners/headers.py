@@ -504,6 +504,76 @@ def evaluate_csp(probes: Sequence[HttpProbe], policy: HeaderPolicy) -> Evaluatio
     )
 
 
+@dataclass(frozen=True)
+class FramingCheck:
+    """The sign-in page framed by a page of another origin, and its positive control.
+
+    ``framed``: the frame showed the sign-in form. ``top_level_loaded``: the same page opened
+    top-level in the same browser showed it (the positive control). ``frame_status`` and
+    ``blocked_by`` come from the framed request's answer: the header that forbids framing
+    (``X-Frame-Options: DENY``, ``CSP frame-ancestors 'none'``), empty when none did.
+    """
+
+    framed: bool
+    top_level_loaded: bool
+    frame_status: int | None
+    blocked_by: str
+
+
+def evaluate_framing(check: FramingCheck) -> Evaluation:
+    applied = "the sign-in page refuses to be framed by another origin"
+    measured = (
+        f"framed by another origin: {'shown' if check.framed else 'not shown'} (HTTP "
+        f"{check.frame_status if check.frame_status is not None else 'no answer'}"
+        f"{', ' + check.blocked_by if check.blocked_by else ''}); top-level: "
+        f"{'shown' if check.top_level_loaded else 'not shown'}"
+    )
+    if check.framed:
+        return Evaluation(
+            "failed",
+            "another site can show the sign-in page in a frame (clickjacking)",
+            measured=measured,
+            threshold=applied,
+            findings=(Finding("csp.framable", "the sign-in form was shown inside a frame"),),
+        )
+    if not check.top_level_loaded:
+        return Evaluation(
+            "inconclusive",
+            "the sign-in page did not show top-level either (positive control): an empty frame "
+            "proves nothing about framing",
+            measured=measured,
+            threshold=applied,
+        )
+    if not check.blocked_by:
+        return Evaluation(
+            "inconclusive",
+            "the frame stayed empty, but its answer carried neither CSP frame-ancestors nor "
+            "X-Frame-Options: something else kept it empty",
+            measured=measured,
+            threshold=applied,
+        )
+    return Evaluation(
+        "passed",
+        f"framing by another origin is refused ({check.blocked_by})",
+        measured=measured,
+        threshold=applied,
+    )
+
+
+def framing_header(headers: Mapping[str, str]) -> str:
+    """The response header that forbids framing by other origins, described, or empty."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for policy in lowered.get("content-security-policy", "").split(","):
+        for directive in policy.split(";"):
+            name, _, value = directive.strip().partition(" ")
+            if name.lower() == "frame-ancestors" and value.strip():
+                return f"CSP frame-ancestors {value.strip()}"
+    option = lowered.get("x-frame-options", "").strip()
+    if option.upper() in ("DENY", "SAMEORIGIN"):
+        return f"X-Frame-Options: {option.upper()}"
+    return ""
+
+
 # --- X-Content-Type-Options and Referrer-Policy ---------------------------------------------
 
 

@@ -25,9 +25,22 @@ class DirectVisit:
     patient_data: bool
     asks_second_factor: bool
     sign_in_form: bool
+    # A throttle or block page met instead of the portal's answer (scanners.refusals).
+    refusal: str = ""
+
+    @property
+    def answered(self) -> bool:
+        """The URL served its signed-in content."""
+        return self.signed_in or self.patient_data
 
 
-def evaluate_enforcement(second_factor_asked: bool, visits: list[DirectVisit]) -> Evaluation:
+def evaluate_enforcement(
+    second_factor_asked: bool,
+    visits: list[DirectVisit],
+    after_second_factor: list[DirectVisit] | None = None,
+) -> Evaluation:
+    """``after_second_factor``: the same URLs opened once the second factor was given, the
+    positive control showing that their refusal before was the missing factor's doing."""
     applied = "no protected page answers before the second factor"
     if not second_factor_asked:
         return Evaluation(
@@ -38,6 +51,32 @@ def evaluate_enforcement(second_factor_asked: bool, visits: list[DirectVisit]) -
         )
     if not visits:
         return Evaluation("inconclusive", "no protected URL was opened", threshold=applied)
+    blocked = [v for v in visits if v.refusal and not v.answered]
+    if blocked:
+        return Evaluation(
+            "inconclusive",
+            f"{blocked[0].url} met {blocked[0].refusal} after the password alone: a throttle or "
+            "block page, not the portal's second-factor check",
+            threshold=applied,
+        )
+    bypassed = [v for v in visits if v.answered]
+    if not bypassed:
+        after = {v.url: v for v in after_second_factor or []}
+        if not after:
+            return Evaluation(
+                "inconclusive",
+                "the positive control was not taken: the URLs refused after the password alone "
+                "were not opened again after the second factor",
+                threshold=applied,
+            )
+        closed = [v.url for v in visits if not (v.url in after and after[v.url].answered)]
+        if closed:
+            return Evaluation(
+                "inconclusive",
+                f"{closed[0]} did not answer after the second factor either (positive control): "
+                "its refusal before cannot be credited to the missing second factor",
+                threshold=applied,
+            )
     findings: list[Finding] = []
     sent_back = 0
     for visit in visits:
@@ -63,10 +102,17 @@ def evaluate_enforcement(second_factor_asked: bool, visits: list[DirectVisit]) -
                 )
             )
     refused = len(visits) - len([f for f in findings if f.severity == "fail"])
+    positive = ""
+    if after_second_factor:
+        opened = sum(v.answered for v in after_second_factor)
+        positive = (
+            f"; positive control: {opened} of {len(after_second_factor)} answered after the "
+            "second factor"
+        )
     return verdict(
         findings,
         measured=f"{len(visits)} protected URLs opened after the password alone: {refused} "
-        f"refused, {sent_back} of them by sending the visitor back to the second factor",
+        f"refused, {sent_back} of them by sending the visitor back to the second factor" + positive,
         threshold=applied,
         passed_reason=f"all {len(visits)} protected URLs refused until the second factor",
         failed_reason="protected pages answer after the password alone",
@@ -98,6 +144,23 @@ class EnrolmentObservation:
     second_factor_asked_after: bool | None
     removed: bool
     qr_problem: str = ""
+
+
+def secret_source(observed: EnrolmentObservation) -> str:
+    """Where the judged secret came from, naming only sources that yielded it.
+
+    ``qr_read`` and ``key_shown`` are true only when the QR code held a secret and the key
+    element showed a non-empty key. When both were read but differ, the secret judged is the QR
+    code's (the enrolment.qr_key_mismatch warning says so), so the key is not named.
+    """
+    sources = []
+    if observed.qr_read:
+        sources.append("QR code")
+    if observed.key_shown and not (observed.qr_read and observed.qr_and_key_agree is False):
+        sources.append("key")
+    if not sources:
+        return "source not recorded"
+    return "read from " + " and ".join(sources)
 
 
 def evaluate_enrolment(observed: EnrolmentObservation, *, min_secret_bits: int) -> Evaluation:
@@ -151,11 +214,9 @@ def evaluate_enrolment(observed: EnrolmentObservation, *, min_secret_bits: int) 
         findings.append(
             Finding("enrol.not_removed", "the test authenticator could not be removed", "warn")
         )
-    shown = (("QR code", observed.qr_read), ("key", observed.key_shown))
-    sources = [source for source, seen in shown if seen]
     return verdict(
         findings,
-        measured=f"secret {observed.secret_bits} bits (read from {' and '.join(sources)}); wrong "
+        measured=f"secret {observed.secret_bits} bits ({secret_source(observed)}); wrong "
         f"confirmation code {'refused' if observed.wrong_code_refused else 'accepted'}; "
         f"re-authentication {'asked' if observed.reauthentication_asked else 'not asked'}",
         threshold=applied,
@@ -177,6 +238,9 @@ class OtpObservation:
     wrong_codes_sent: int
     ended_after_wrong: int | None
     valid_after_wrong_accepted: bool | None
+    # Where the replayed and the stale code led: a refusal counts only when the portal showed
+    # its code form or sign-in form again, not an unknown page (a throttle or block page).
+    refusal_states: tuple[str, ...] = ()
 
 
 def evaluate_otp(
@@ -189,6 +253,13 @@ def evaluate_otp(
     if not observed.fresh_code_accepted:
         return Evaluation(
             "inconclusive", "a fresh, valid code was refused: cannot judge", threshold=applied
+        )
+    if "unknown" in observed.refusal_states:
+        return Evaluation(
+            "inconclusive",
+            "a replayed or stale code led to neither the code form nor the sign-in form (a "
+            "throttle or block page?): its refusal cannot be credited to the one-time rule",
+            threshold=applied,
         )
     findings: list[Finding] = []
     if observed.replay_accepted:

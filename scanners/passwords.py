@@ -6,7 +6,10 @@ patterns, strong random passwords and passphrases, short and very long ones and 
 scored with zxcvbn (with the context as user inputs) and carries the verdict a compliant portal
 gives. The value of a candidate is a secret: it is kept out of reprs and shown only masked.
 
-Evaluations take what the portal answered (``Trial``) and never assert or do I/O.
+Evaluations take what the portal answered (``Trial``) and never assert or do I/O. A refusal
+counts only when backed by a positive control (a strong password accepted by the same form in
+the same run) and when its message is not a throttle or CSRF/WAF page (``scanners.refusals``);
+otherwise the evaluation is inconclusive and says why.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Literal
 
 from zxcvbn import zxcvbn
 
+from scanners.refusals import classify
 from scanners.result import Evaluation, Finding, verdict
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
@@ -433,10 +437,59 @@ def _no_trials(reason: str) -> Evaluation:
     return Evaluation(status="inconclusive", reason=reason, measured="no candidate submitted")
 
 
-def evaluate_blocklist(trials: Sequence[Trial]) -> Evaluation:
-    """PWD_BLOCKLIST: every common, breached or context-derived candidate is refused."""
+def refusal_cause(verdict_: PortalVerdict, message: str) -> str:
+    """Why a refusal is not the password policy's (a throttle or block page's words), or ""."""
+    if verdict_ != "refused" or not message:
+        return ""
+    found = classify(None, message)
+    return found.reason if found is not None else ""
+
+
+def _throttled(trials: Iterable[Trial]) -> Evaluation | None:
+    """Inconclusive when a refused trial's message is a throttle or CSRF/WAF page."""
+    for trial in trials:
+        cause = refusal_cause(trial.verdict, trial.message)
+        if cause:
+            return Evaluation(
+                status="inconclusive",
+                reason=f"the {trial.candidate.kind} candidate was refused by {cause}, not by the "
+                "password policy",
+                measured=f"{trial.candidate.description}: refused ({trial.message[:120]})",
+            )
+    return None
+
+
+def evaluate_blocklist(
+    trials: Sequence[Trial], control: Trial | None = None, *, require_control: bool = False
+) -> Evaluation:
+    """PWD_BLOCKLIST: every common, breached or context-derived candidate is refused.
+
+    The positive control is a strong candidate the policy must accept, submitted through the
+    same form in the same visit: ``control``, or any trial whose candidate is expected to be
+    accepted. When one was submitted and refused, the refusals prove nothing (a broken form,
+    CSRF, throttling or a signed-out session refuse everything alike) and the result is
+    inconclusive. ``require_control`` makes a missing control inconclusive too.
+    """
+    controls = [t for t in trials if t.candidate.expected == "accept"]
+    controls += [control] if control is not None else []
+    trials = [t for t in trials if t.candidate.expected != "accept"]
     if not trials:
         return _no_trials("no blocklist candidate was at least the minimum length")
+    if controls and not any(t.verdict == "accepted" for t in controls):
+        return Evaluation(
+            status="inconclusive",
+            reason="the portal refused the strong control password too, so its refusals of "
+            "common passwords cannot be told apart from a broken change form, CSRF, "
+            "throttling or a signed-out session",
+            measured=f"0 of {len(controls)} strong control passwords accepted",
+        )
+    if require_control and not controls:
+        return Evaluation(
+            status="inconclusive",
+            reason="no strong control password was submitted, so the refusals cannot be "
+            "credited to the blocklist",
+            measured=f"{len(trials)} candidates submitted without a positive control",
+        )
     findings = [
         Finding(
             "password.blocklist_accepted",
@@ -447,10 +500,20 @@ def evaluate_blocklist(trials: Sequence[Trial]) -> Evaluation:
         if t.verdict == "accepted"
     ]
     refused = sum(1 for t in trials if t.verdict == "refused")
+    if not findings:
+        other = _throttled(trials)
+        if other is not None:
+            return other
+    accepted_controls = sum(t.verdict == "accepted" for t in controls)
+    backing = (
+        f"; positive control: {accepted_controls} of {len(controls)} strong passwords accepted"
+        if controls
+        else "; no positive control submitted"
+    )
     return verdict(
         findings,
         measured=f"{refused} of {len(trials)} common, breached or context-derived candidates "
-        "refused",
+        f"refused{backing}",
         threshold="every common, breached or context-derived password refused",
         passed_reason=f"all {len(trials)} common, breached and context-derived candidates were "
         "refused",
@@ -464,13 +527,24 @@ def evaluate_strength(trials: Sequence[Trial], min_score: int, guidance: str | N
     if not trials:
         return _no_trials("no strength candidate was submitted")
     strong = [t for t in trials if t.candidate.score >= min_score]
-    if strong and not any(t.verdict == "accepted" for t in strong):
+    if not strong:
+        return Evaluation(
+            status="inconclusive",
+            reason="no strong candidate was submitted as a positive control, so refusals "
+            "cannot be credited to the strength rule",
+            measured=f"{len(trials)} candidates, none scoring >= {min_score}",
+        )
+    if not any(t.verdict == "accepted" for t in strong):
         return Evaluation(
             status="inconclusive",
             reason="the portal refused even the strong candidates, so its strength rule cannot "
             "be told apart from a broken change form",
             measured=f"0 of {len(strong)} strong candidates accepted",
         )
+    if not any(t.verdict == "accepted" and t.candidate.score < min_score for t in trials):
+        other = _throttled(t for t in trials if t.candidate.score < min_score)
+        if other is not None:
+            return other
     findings: list[Finding] = [
         Finding(
             "password.weak_accepted",
@@ -529,6 +603,15 @@ def evaluate_length(m: LengthMeasurement) -> Evaluation:
             "passphrase, so its length rule cannot be judged",
             measured=f"minimum: {verdict_of('minimum')}; long: {verdict_of('long')}",
         )
+    too_short = trials.get("too_short")
+    if too_short is not None:
+        cause = refusal_cause(too_short.verdict, too_short.message)
+        if cause:
+            return Evaluation(
+                status="inconclusive",
+                reason=f"the too-short password was refused by {cause}, not by the length rule",
+                measured=f"too_short: refused ({too_short.message[:120]})",
+            )
     if verdict_of("too_short") == "accepted":
         findings.append(
             Finding(
@@ -636,15 +719,34 @@ class ChangeMeasurement:
     without_current: PortalVerdict
     wrong_current: PortalVerdict
     with_current: PortalVerdict
+    # What the portal said when refusing, so a throttle or CSRF page is not read as a refusal.
+    without_message: str = ""
+    wrong_message: str = ""
 
 
 def evaluate_change(m: ChangeMeasurement) -> Evaluation:
+    # The positive control is the change with the right current password, submitted last by
+    # the same signed-in browser: it proves the form reached the portal's logic.
     if m.with_current != "accepted":
         return Evaluation(
             status="inconclusive",
-            reason="even a change with the right current password was refused",
+            reason="even a change with the right current password was refused, so the other "
+            "refusals cannot be credited to the current-password check (broken form, CSRF, "
+            "throttling or a signed-out session)",
             measured=f"with the right current password: {m.with_current}",
         )
+    for what, verdict_, message in (
+        ("without the current password", m.without_current, m.without_message),
+        ("with a wrong current password", m.wrong_current, m.wrong_message),
+    ):
+        cause = refusal_cause(verdict_, message)
+        if cause:
+            return Evaluation(
+                status="inconclusive",
+                reason=f"the change {what} was refused by {cause}, not by the current-password "
+                "check",
+                measured=f"{what}: refused ({message[:120]})",
+            )
     findings: list[Finding] = []
     if not m.asks_current:
         findings.append(Finding("password.change_no_current_field", "the form does not ask for it"))

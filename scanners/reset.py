@@ -8,16 +8,18 @@ carried them.
 
 from __future__ import annotations
 
-import math
-import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from scanners.result import Evaluation, Finding, verdict
+from scanners.tokens import estimate_bits
 
 LinkUse = Literal["accepted", "refused"]
 MIN_TOKEN_CHARACTERS = 8
+# A refused second use proves single use only when it came well inside the link's lifetime.
+REUSE_WITHIN = 0.75
 
 
 def token_of(link: str) -> str | None:
@@ -30,18 +32,10 @@ def token_of(link: str) -> str | None:
     return max(pieces, key=len) if pieces else None
 
 
-def estimated_bits(token: str) -> float:
-    """Upper bound on a token's entropy from its length and the alphabet it draws from."""
-    chars = set(token)
-    if chars <= set(string.digits):
-        alphabet = 10
-    elif chars <= set("0123456789abcdef") or chars <= set("0123456789ABCDEF"):
-        alphabet = 16
-    elif chars <= set(string.ascii_letters + string.digits):
-        alphabet = 62
-    else:
-        alphabet = 64
-    return len(token) * math.log2(alphabet)
+def estimated_bits(tokens: Sequence[str]) -> float:
+    """Upper bound on a reset token's randomness from the tokens seen (``scanners.tokens``):
+    the smallest alphabet covering them, counting only positions that differ between them."""
+    return estimate_bits(tokens).bits
 
 
 @dataclass(frozen=True)
@@ -63,6 +57,8 @@ class ResetMeasurement:
     signed_in_after_reset: bool | None = None
     account_has_mfa: bool = False
     stated_lifetime_seconds: float | None = None
+    # Seconds from requesting the link to using it the second time.
+    second_use_after_seconds: float | None = None
     waited_seconds: float | None = None
     after_expiry: LinkUse | None = None
     token_lengths: tuple[int, ...] = ()
@@ -81,6 +77,15 @@ def evaluate_reset(m: ResetMeasurement, max_lifetime: float, min_bits: float) ->
             reason="a fresh reset link did not let the password be reset"
             + (f": {m.first_use_detail}" if m.first_use_detail else ""),
             measured=f"first use of a fresh link: {m.first_use or 'not tried'}",
+        )
+    lifetime = m.stated_lifetime_seconds or max_lifetime
+    late = m.second_use_after_seconds
+    if m.second_use == "refused" and late is not None and late > REUSE_WITHIN * lifetime:
+        return Evaluation(
+            status="inconclusive",
+            reason=f"the used link was tried again {late:.0f} s after it was requested, too close "
+            f"to its {lifetime:g} s lifetime: the refusal may be expiry, not single use",
+            measured=f"second use refused {late:.0f} s after the request (lifetime {lifetime:g} s)",
         )
     findings: list[Finding] = []
     if m.second_use == "accepted":
@@ -148,10 +153,17 @@ def evaluate_reset(m: ResetMeasurement, max_lifetime: float, min_bits: float) ->
         else ""
     )
     measured = (
-        f"first use accepted; second use {m.second_use or 'not tried'}; unused link after "
+        f"first use accepted; second use {m.second_use or 'not tried'}"
+        + (
+            f" {m.second_use_after_seconds:.0f} s after the request"
+            if m.second_use_after_seconds is not None
+            else ""
+        )
+        + "; unused link after "
         f"{m.waited_seconds or 0:.0f} s: {m.after_expiry or 'not tried'} (portal states "
         f"{m.stated_lifetime_seconds if m.stated_lifetime_seconds is not None else 'nothing'} "
-        f"s); token {', '.join(f'{b:.0f}' for b in m.token_bits) or '?'} bits; "
+        f"s); token about {', '.join(f'{b:.0f}' for b in m.token_bits) or '?'} bits (from "
+        f"{len(m.token_lengths)} token(s)); "
         f"signed in after reset: {m.signed_in_after_reset}; {mfa_text}Referer: {referer_text}"
     )
     return verdict(

@@ -1,9 +1,16 @@
-"""Session lifetimes measured from outside (SESS_IDLE, SESS_ABS).
+"""Session lifetimes and endings measured from outside (SESS_IDLE, SESS_ABS, SESS_LOGOUT,
+SESS_FIXATION, SESS_REVOKE, SESS_PWCHANGE, and Back after sign-out for SESS_LOGOUT/HDR_CACHE).
 
-A probe replays a session's cookies after a known time and records whether the portal still
-treated it as signed in. Evaluation is pure: it turns the probes into a bracket ("alive at 18 s,
-gone at 22 s") and a verdict. At least one probe must have seen the session alive, or an expiry
-could have any cause (cookies not replayable, portal down) and the result is inconclusive.
+A probe replays a session's cookies after a known time, or after an event that must end it, and
+records whether the portal still treated it as signed in. Evaluation is pure: it turns the probes
+into a bracket ("alive at 18 s, gone at 22 s") and a verdict.
+
+A session seen signed out proves nothing by itself: the cookies may not be replayable at all, or
+the portal may be throttling, blocking or failing every request alike. So every verdict that
+rests on "signed out" needs a positive control, the same replay answered "signed in" where it
+should be (before the event, or a fresh session right after it), and no replay may have met a
+throttle or block page (``SessionCheck.refusal``, from ``scanners.refusals``). Otherwise the
+result is inconclusive and says which cause was not ruled out.
 """
 
 from __future__ import annotations
@@ -19,12 +26,18 @@ class SessionCheck:
 
     seconds: float
     signed_in: bool
+    # Set when the answer was a throttle, CSRF/WAF or block page rather than the portal's view
+    # of the session (``scanners.refusals.classify``): such a "signed out" proves nothing.
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
 class IdleMeasurement:
     threshold_seconds: float
     checks: tuple[SessionCheck, ...]
+    # Positive control taken right after the last replay: a fresh session, replayed the same
+    # way at once, must be signed in (rules out throttling, block pages and outages).
+    control_after: SessionCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ class BusyMeasurement:
     interval_seconds: float
     grace_seconds: float
     checks: tuple[SessionCheck, ...]
+    control_after: SessionCheck | None = None
 
 
 def duration(seconds: float) -> str:
@@ -50,6 +64,33 @@ def _bracket(checks: tuple[SessionCheck, ...]) -> tuple[SessionCheck | None, Ses
     last_alive = max(alive, key=lambda c: c.seconds) if alive else None
     first_gone = min(gone, key=lambda c: c.seconds) if gone else None
     return last_alive, first_gone
+
+
+def _other_cause(
+    checks: tuple[SessionCheck, ...], control_after: SessionCheck | None, what: str
+) -> str | None:
+    """Why the signed-out replays may not be the portal's verdict on the session, or None."""
+    refused = [c for c in checks if not c.signed_in and c.refusal]
+    if refused:
+        return (
+            f"the replay after {duration(refused[0].seconds)} met {refused[0].refusal}, so "
+            f"{what} cannot be told from a throttle or block page"
+        )
+    if control_after is not None and not control_after.signed_in:
+        cause = f" ({control_after.refusal})" if control_after.refusal else ""
+        return (
+            "a fresh session replayed the same way right after the last replay was refused "
+            f"too{cause}: throttling, uniform error pages or an outage explain the refusals as "
+            f"well as {what}"
+        )
+    return None
+
+
+def _control_text(control_after: SessionCheck | None) -> str:
+    if control_after is None:
+        return ""
+    state = "signed in" if control_after.signed_in else "signed out"
+    return f"; positive control: a fresh session replayed right after was {state}"
 
 
 def evaluate_idle(measurement: IdleMeasurement) -> Evaluation:
@@ -98,10 +139,15 @@ def evaluate_idle(measurement: IdleMeasurement) -> Evaluation:
             measured=listing,
             threshold=applied,
         )
+    # A session seen alive is evidence on its own; only the "signed out" replays need their
+    # other causes ruled out, so the check comes just before a pass.
+    other = _other_cause(checks, measurement.control_after, "the idle timeout")
+    if other is not None:
+        return Evaluation("inconclusive", other, measured=listing, threshold=applied)
     bracket = (
         f"expired after {duration(first_gone.seconds)} idle, "
         f"alive at {duration(last_alive.seconds)}"
-    )
+    ) + _control_text(measurement.control_after)
     return Evaluation(
         "passed",
         f"idle sessions end on the server within {duration(threshold)} ({bracket})",
@@ -127,10 +173,13 @@ def evaluate_absolute(measurement: BusyMeasurement) -> Evaluation:
     last_alive, first_gone = _bracket(checks)
     last_alive = last_alive or checks[0]
     if first_gone is not None and first_gone.seconds <= limit:
+        other = _other_cause(checks, measurement.control_after, "the absolute timeout")
+        if other is not None:
+            return Evaluation("inconclusive", other, measured=every, threshold=applied)
         measured = (
             f"ended after {duration(first_gone.seconds)} of activity ({every}; alive at "
             f"{duration(last_alive.seconds)})"
-        )
+        ) + _control_text(measurement.control_after)
         return Evaluation(
             "passed",
             f"a busy session ended within {duration(threshold)} of sign-in",
@@ -156,5 +205,153 @@ def evaluate_absolute(measurement: BusyMeasurement) -> Evaluation:
         "inconclusive",
         f"the busy session was not followed up to {duration(limit)}",
         measured=every,
+        threshold=applied,
+    )
+
+
+# -- SESS_LOGOUT, SESS_FIXATION, SESS_REVOKE, SESS_PWCHANGE: a session an event must end ------
+
+
+@dataclass(frozen=True)
+class SessionEnding:
+    """A session replayed after an event that must leave it signed out (or anonymous).
+
+    ``positive`` is the positive control named by ``positive_name``: the same replay, where it
+    must sign in (the same cookies just before sign-out, the other browser just before the
+    revoke, the cookies issued at sign-in), did (None: not taken). ``control_after`` is a
+    session the event must *not* end, or a fresh one, checked the same way right after the
+    refused replay: signed in proves the refusal is not a throttle, a uniform error page or an
+    outage. ``refusal`` is set when the refused replay was itself a throttle or block page.
+    """
+
+    event: str
+    after: bool
+    positive: bool | None
+    positive_name: str
+    control_after: bool | None = None
+    control_name: str = "a fresh sign-in"
+    refusal: str = ""
+
+
+def evaluate_session_ended(ending: SessionEnding, *, control: str, finding_key: str) -> Evaluation:
+    """Verdict on "the session does not sign anyone in after ``ending.event``".
+
+    ``control`` names the control in the threshold text; ``finding_key`` the failure's key.
+    """
+    event = ending.event
+    applied = f"no session signs in after {event} ({control})"
+    measured = (
+        f"replay after {event}: {_alive(ending.after)}; positive control ("
+        f"{ending.positive_name}): {_alive(ending.positive)}"
+    )
+    if ending.control_after is not None:
+        measured += f"; control right after ({ending.control_name}): {_alive(ending.control_after)}"
+    if ending.after:
+        return Evaluation(
+            "failed",
+            f"the replayed session still signs in after {event}",
+            measured=measured,
+            threshold=applied,
+            findings=(Finding(finding_key, f"the replayed session was signed in after {event}"),),
+        )
+    if ending.positive is not True:
+        why = "was not taken" if ending.positive is None else "was refused too"
+        return Evaluation(
+            "inconclusive",
+            f"the positive control ({ending.positive_name}) {why}, so the refusal after "
+            f"{event} cannot be credited to it: the cookies may not be replayable, the session "
+            "may have expired, or the portal answers every replay alike",
+            measured=measured,
+            threshold=applied,
+        )
+    if ending.refusal:
+        return Evaluation(
+            "inconclusive",
+            f"the replay after {event} met {ending.refusal}: a throttle or block page, not the "
+            "portal's verdict on the session",
+            measured=measured,
+            threshold=applied,
+        )
+    if ending.control_after is False:
+        return Evaluation(
+            "inconclusive",
+            f"{ending.control_name}, checked the same way right after, was refused too: "
+            "throttling, uniform error pages or an outage explain the refusal as well as "
+            f"{event}",
+            measured=measured,
+            threshold=applied,
+        )
+    return Evaluation(
+        "passed",
+        f"no session signs in after {event}, where the same replay signs in otherwise",
+        measured=measured,
+        threshold=applied,
+    )
+
+
+def _alive(signed_in: bool | None) -> str:
+    return "not checked" if signed_in is None else "signed in" if signed_in else "signed out"
+
+
+# -- Back after sign-out (SESS_LOGOUT, HDR_CACHE) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackCheck:
+    """The page Back returns to after sign-out, and the same page before sign-out.
+
+    ``data_before`` is the positive control: that page, in the same browser before sign-out,
+    showed patient data to the same detector that must find none after.
+    """
+
+    url_before: str
+    data_before: bool
+    url_after: str
+    data_after: bool
+    refusal: str = ""
+
+
+def evaluate_back_after_sign_out(check: BackCheck) -> Evaluation:
+    applied = "Back after sign-out shows no patient data"
+    measured = (
+        f"before sign-out {check.url_before}: "
+        f"{'patient data' if check.data_before else 'no patient data'}; Back after sign-out "
+        f"{check.url_after}: {'patient data' if check.data_after else 'no patient data'}"
+    )
+    if check.data_after:
+        return Evaluation(
+            "failed",
+            f"pressing Back after sign-out shows patient data ({check.url_after})",
+            measured=measured,
+            threshold=applied,
+            findings=(
+                Finding(
+                    "session.back_shows_data",
+                    "patient data shown on Back after sign-out",
+                    where=check.url_after,
+                ),
+            ),
+        )
+    if not check.data_before:
+        return Evaluation(
+            "inconclusive",
+            f"the page Back returns to ({check.url_before}) showed no patient data before "
+            "sign-out either, so its absence after sign-out proves nothing (check the "
+            "patient_data selectors)",
+            measured=measured,
+            threshold=applied,
+        )
+    if check.refusal:
+        return Evaluation(
+            "inconclusive",
+            f"Back after sign-out met {check.refusal}: a throttle or block page, not the "
+            "portal's answer to a signed-out browser",
+            measured=measured,
+            threshold=applied,
+        )
+    return Evaluation(
+        "passed",
+        "Back after sign-out shows no patient data, where the same page showed it before",
+        measured=measured,
         threshold=applied,
     )

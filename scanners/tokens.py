@@ -15,11 +15,20 @@ from urllib.parse import quote, quote_plus, unquote
 
 from scanners.result import Evaluation, Finding, verdict
 
+_LOWER, _UPPER, _DIGITS = string.ascii_lowercase, string.ascii_uppercase, string.digits
+# Smallest first: a token is credited with the smallest common alphabet that covers it.
 ALPHABETS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("decimal", frozenset(_DIGITS)),
     ("hex", frozenset("0123456789abcdef")),
     ("hex", frozenset("0123456789ABCDEF")),
-    ("base64url", frozenset(string.ascii_letters + string.digits + "-_")),
-    ("base64", frozenset(string.ascii_letters + string.digits + "+/=")),
+    ("base32", frozenset(_UPPER + "234567")),
+    ("base32", frozenset(_LOWER + "234567")),
+    ("lower-case letters and digits", frozenset(_LOWER + _DIGITS)),
+    ("upper-case letters and digits", frozenset(_UPPER + _DIGITS)),
+    ("letters and digits", frozenset(_LOWER + _UPPER + _DIGITS)),
+    ("base64url", frozenset(_LOWER + _UPPER + _DIGITS + "-_")),
+    ("base64", frozenset(_LOWER + _UPPER + _DIGITS + "+/")),
+    ("printable", frozenset(string.printable)),
 )
 
 
@@ -73,21 +82,87 @@ def find_tokens_in_har(har: Mapping[str, Any], tokens: Mapping[str, str]) -> lis
     return findings
 
 
-def estimate_bits(samples: Sequence[str]) -> TokenEstimate:
-    """A conservative upper bound of a token's randomness from several samples.
+_SYMBOLS = frozenset("-_+/")
+# Fixed runs this long at a segment's edge are structure (a prefix, a version digit pair); a
+# single equal character between two samples is as likely chance as structure, so it counts.
+_FIXED_RUN = 2
 
-    Bits per character come from the smallest alphabet that covers every sample; positions
-    that are identical in every sample (fixed prefixes, counters' high digits) count nothing.
-    """
-    length = min((len(s) for s in samples), default=0)
-    characters = set("".join(samples))
+
+def _alphabet(characters: set[str]) -> tuple[str, int]:
     name, alphabet = next(
         ((n, a) for n, a in ALPHABETS if characters <= a),
         ("bytes", frozenset(chr(i) for i in range(256))),
     )
-    varying = sum(1 for i in range(length) if len({s[i] for s in samples}) > 1)
-    bits = varying * math.log2(len(alphabet)) if len(samples) > 1 else 0.0
-    return TokenEstimate(len(samples), len(set(samples)), length, name, varying, bits)
+    return name, len(alphabet)
+
+
+def _segments(samples: Sequence[str], length: int) -> list[tuple[int, int]]:
+    """Spans between separators: characters other than letters, digits and ``-_+/`` that stand
+    at the same position in every sample (the dots of a signed token, a UUID's dashes)."""
+    first = samples[0]
+    separators = [
+        i
+        for i in range(length)
+        if not (first[i].isalnum() or first[i] in _SYMBOLS)
+        and all(s[i] == first[i] for s in samples)
+    ]
+    if len(samples) > 1:
+        separators += [
+            i
+            for i in range(length)
+            if first[i] in "-" and i not in separators and all(s[i] == "-" for s in samples)
+        ]
+    bounds = [-1, *sorted(separators), length]
+    return [(a + 1, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a + 1]
+
+
+def _random_span(samples: Sequence[str], start: int, end: int) -> tuple[int, int]:
+    """The part of a segment that varies: fixed runs at its edges are cut off."""
+    if len(samples) < 2:
+        return start, end
+
+    def fixed(i: int) -> bool:
+        return len({s[i] for s in samples}) == 1
+
+    if all(fixed(i) for i in range(start, end)):
+        return start, start
+    lead = start
+    while lead < end and fixed(lead):
+        lead += 1
+    trail = end
+    while trail > lead and fixed(trail - 1):
+        trail -= 1
+    return (lead if lead - start >= _FIXED_RUN else start), (
+        trail if end - trail >= _FIXED_RUN else end
+    )
+
+
+def estimate_bits(samples: Sequence[str]) -> TokenEstimate:
+    """A conservative upper bound of a token's randomness, from its observed alphabet and structure.
+
+    The token is cut into segments at separators (characters like ``.`` or ``-`` standing at the
+    same place in every sample). In each segment, fixed runs at the edges (a prefix, a version
+    digit) count nothing; every other position counts log2 of the smallest common alphabet
+    covering the characters seen in that segment: 32 symbols of 36 give about 165 bits, not the
+    192 a base64 alphabet would claim. From one sample nothing is known to be fixed: every
+    position counts, an upper bound.
+    """
+    length = min((len(s) for s in samples), default=0)
+    if not length:
+        return TokenEstimate(len(samples), len(set(samples)), 0, "none", 0, 0.0)
+    bits = 0.0
+    positions = 0
+    names: list[str] = []
+    for start, end in _segments(samples, length):
+        lead, trail = _random_span(samples, start, end)
+        if trail <= lead:
+            continue
+        name, size = _alphabet({s[i] for s in samples for i in range(lead, trail)})
+        names.append(name)
+        positions += trail - lead
+        bits += (trail - lead) * math.log2(size)
+    alphabet = " / ".join(dict.fromkeys(names)) or "none"
+    return TokenEstimate(len(samples), len(set(samples)), length, alphabet, positions, bits)
 
 
 def evaluate_token_strength(samples: Sequence[str], min_bits: int) -> Evaluation:

@@ -12,6 +12,7 @@ from portal.evidence import Evidence
 from portal.plugin import Contexts, ControlRecord, Preflight
 from portal.profile import Profile, ProxyAccess
 from scanners.access import RecordVisit, evaluate_proxy_access
+from steps.common import refusal_shown
 from steps.outcome import conclude
 
 
@@ -42,22 +43,28 @@ def caregiver_signed_in(
 def open_records(caregiver_page: Page, profile: Profile, evidence: Evidence) -> list[RecordVisit]:
     settings = _proxy_settings(profile)
     page = caregiver_page
-    wanted = [(url, True) for url in settings.granted_urls]
-    wanted += [(url, False) for url in settings.not_granted_urls]
+    wanted = [(url, True, False) for url in settings.granted_urls]
+    wanted += [(url, False, False) for url in settings.not_granted_urls]
+    # Positive control after the refusals: a granted record still loads, so the session was
+    # not signed out, expired or throttled while the other patient's records were tried.
+    wanted += [(url, True, True) for url in settings.granted_urls[:1]]
     visits = []
-    for url, granted in wanted:
+    for url, granted, reopened in wanted:
         try:
             response = page.goto(profile.url(url), wait_until="load")
         except Exception as exc:  # noqa: BLE001 - a page that cannot be opened is inconclusive
             raise Inconclusive(f"{url} could not be opened: {type(exc).__name__}") from None
+        patient_data = page.locator(settings.patient_data).first.is_visible()
         visits.append(
             RecordVisit(
                 url=url,
                 granted=granted,
                 status=response.status if response else None,
                 final_url=page.url,
-                patient_data=page.locator(settings.patient_data).first.is_visible(),
+                patient_data=patient_data,
                 sign_in_form=page.locator(profile.sign_in.username).first.is_visible(),
+                refusal="" if patient_data else refusal_shown(page, profile, response),
+                reopened=reopened,
             )
         )
     evidence.json("record URLs opened as the caregiver", [vars(v) for v in visits])

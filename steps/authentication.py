@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -12,19 +11,19 @@ from pydantic import SecretStr
 from pytest_bdd import given, then, when
 
 from portal.background import ProbeContext, SlowProbes, slow_probe
-from portal.driver import SignInOutcome
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
+from portal.form_sampling import answers_evidence, sample_forms
+from portal.lockout_probe import LockoutSequence, SignInAnswer
 from portal.plugin import ControlRecord
 from portal.profile import Account, Profile
 from scanners.enumeration import FormComparison, evaluate_enumeration
-from scanners.forms import FormAnswer, FormClient
-from scanners.http import make_ssl_context
-from scanners.lockout import LockoutMeasurement, LockoutRound, evaluate_lockout
-from scanners.timeouts import duration
+from scanners.lockout import LockoutMeasurement, Who, evaluate_lockout
 from steps.outcome import conclude
 
 # -- AUTH_LOCKOUT: measured by a background probe (portal.background) ---------------------------
+# The order of attempts is portal/lockout_probe.py's, the verdict scanners/lockout.py's; here
+# the browser signs in.
 
 
 def _lockout_account(profile: Profile) -> tuple[Account | None, str]:
@@ -36,100 +35,85 @@ def _lockout_account(profile: Profile) -> tuple[Account | None, str]:
     return account, ""
 
 
-class _Attempts:
-    """Paced sign-in attempts from one browser, signing out after each one that succeeds."""
+class _BrowserSignIns:
+    """The lockout probe's ``SignInTarget``: one browser signing in, and out after a success."""
 
-    def __init__(self, probe: ProbeContext) -> None:
+    def __init__(self, probe: ProbeContext, account: Account) -> None:
         self.probe = probe
-        self.pause = probe.profile.lockout.pause_seconds
-        self.next_at = time.monotonic()
+        wrong = SecretStr("Wrong-" + secrets.token_urlsafe(12))
+        unknown = f"portal-audit-{secrets.token_hex(6)}"
+        self.accounts: dict[Who, Account] = {
+            "right": account,
+            "wrong": account.model_copy(update={"password": wrong}),
+            "unknown": account.model_copy(update={"username": unknown, "password": wrong}),
+        }
+        self.wrong = wrong
+        # Another real account's right password shows whether the lock is keyed on the client.
+        self.other = probe.profile.accounts.get("patient")
+        self.captcha = probe.profile.lockout.captcha
         self.page = probe.new_page()
-        self.started = time.monotonic()
 
-    def sign_in(self, account: Account) -> SignInOutcome:
-        self.probe.wait_until(self.next_at, "the pause between sign-in attempts")
-        # The portal judges an attempt after this moment, so times measured from it never
-        # overstate how long a lock lasted.
-        self.started = time.monotonic()
-        outcome = self.probe.driver.sign_in(self.page, account)
+    @property
+    def has_other_account(self) -> bool:
+        return self.other is not None
+
+    def _account(self, who: Who) -> Account:
+        if who == "other":
+            assert self.other is not None
+            return self.other
+        if who == "fresh":
+            fresh = f"portal-audit-{secrets.token_hex(6)}"
+            return self.accounts["right"].model_copy(
+                update={"username": fresh, "password": self.wrong}
+            )
+        return self.accounts[who]
+
+    def _captcha_shown(self) -> bool:
+        if not self.captcha:
+            return False
+        return self.page.locator(self.captcha).first.is_visible()
+
+    def attempt(self, who: Who) -> SignInAnswer:
+        try:
+            outcome = self.probe.driver.sign_in(self.page, self._account(who))
+        except Inconclusive:
+            # A CAPTCHA in place of the form is an answer; any other missing form is not.
+            if self._captcha_shown():
+                return SignInAnswer(False, captcha=True)
+            raise
+        finally:
+            self.probe.remember_cookies(self.page.context)
         if outcome.signed_in:
             self.probe.driver.sign_out(self.page)
-        self.probe.remember_cookies(self.page.context)
-        self.next_at = time.monotonic() + self.pause
-        return outcome
-
-
-def _refused(outcome: SignInOutcome, what: str) -> str:
-    if outcome.signed_in:
-        raise Inconclusive(f"{what} signed in")
-    if not outcome.error_message:
-        raise Inconclusive(f"{what} showed no refusal message: {outcome.detail}")
-    return outcome.error_message
+            return SignInAnswer(True)
+        return SignInAnswer(
+            False, outcome.error_message, captcha=self._captcha_shown(), detail=outcome.detail
+        )
 
 
 @slow_probe("AUTH_LOCKOUT")
 def measure_lockout(probe: ProbeContext) -> LockoutMeasurement:
     profile = probe.profile
     ceiling = int(profile.threshold("max_failures"))
-    minimum = float(profile.threshold("lockout_seconds"))
-    period = profile.lockout.period_seconds
     pause = profile.lockout.pause_seconds
     account, why_not = _lockout_account(profile)
     if account is None:
-        return LockoutMeasurement(ceiling, pause, (), skipped=why_not)
+        return LockoutMeasurement(ceiling, pause, skipped=why_not)
     if not profile.sign_in.error:
         raise Inconclusive("AUTH_LOCKOUT needs sign_in.error, where a refused sign-in says so")
-    wrong_password = "Wrong-" + secrets.token_urlsafe(12)
-    wrong = account.model_copy(update={"password": SecretStr(wrong_password)})
-    attempts = _Attempts(probe)
-    rounds: list[LockoutRound] = []
-    wrong_message = locked_message = ""
-    locked_at: float | None = None
-    # Never more wrong passwords in a row than the policy allows: the right one follows 1, 2,
-    # 3 ... failures, so the threshold is found without hammering a portal that has none.
-    for failures in range(1, ceiling + 1):
-        probe.status = f"the right password after {failures} wrong ones"
-        for _ in range(failures):
-            wrong_message = _refused(attempts.sign_in(wrong), "a wrong password")
-        last_failure_at = time.monotonic()
-        right = attempts.sign_in(account)
-        rounds.append(LockoutRound(failures, right.signed_in))
-        if not right.signed_in:
-            locked_message = _refused(right, "the right password")
-            locked_at = last_failure_at
-            break
-    if locked_at is None:
-        return LockoutMeasurement(ceiling, pause, tuple(rounds), wrong_message)
-    # Early enough that one sign-in's own duration cannot carry the check past the period.
-    grace = max(3.0, 0.05 * minimum)
-    probe.wait_until(locked_at + minimum - grace, "the end of the policy's lockout period")
-    still = attempts.sign_in(account)
-    still_locked = (attempts.started - locked_at, still.signed_in)
-    # An unknown username is never locked: its refusal is what "no such account" looks like.
-    unknown = account.model_copy(
-        update={"username": f"portal-audit-{secrets.token_hex(6)}", "password": wrong.password}
-    )
-    unknown_message = _refused(attempts.sign_in(unknown), "an unknown account")
-    restored = None
-    if still.signed_in:
-        restored = still_locked
-    elif period is not None:
-        probe.wait_until(
-            locked_at + period + max(2.0, 0.1 * period), "the portal's lockout period to end"
-        )
-        back = attempts.sign_in(account)
-        restored = (attempts.started - locked_at, back.signed_in)
-    return LockoutMeasurement(
-        ceiling,
-        pause,
-        tuple(rounds),
-        wrong_message,
-        locked_message,
-        unknown_message,
-        still_locked,
-        period,
-        restored,
-    )
+
+    def show(status: str) -> None:
+        probe.status = status
+
+    return LockoutSequence(
+        _BrowserSignIns(probe, account),
+        probe,
+        ceiling=ceiling,
+        minimum_seconds=float(profile.threshold("lockout_seconds")),
+        period_seconds=profile.lockout.period_seconds,
+        pause_seconds=pause,
+        status=show,
+    ).run()
 
 
 @given(
@@ -155,23 +139,18 @@ def lockout_meets_policy(
 ) -> None:
     m = lockout_measurement
     if not m.skipped:
+        # Who signed in and how it went; passwords and usernames are never part of an attempt.
         evidence.json(
             "sign-in attempts",
             {
                 "ceiling (policy max_failures)": m.ceiling,
                 "pause between attempts (s)": m.pause_seconds,
-                "rounds": [asdict(r) for r in m.rounds],
-                "still locked check": m.still_locked_check
-                and f"{'accepted' if m.still_locked_check[1] else 'refused'} after "
-                f"{duration(m.still_locked_check[0])}",
-                "account back check": m.restored_check
-                and f"{'accepted' if m.restored_check[1] else 'refused'} after "
-                f"{duration(m.restored_check[0])}",
-                "messages": {
-                    "wrong password": m.wrong_password_message,
-                    "right password while locked": m.locked_message,
-                    "unknown account": m.unknown_account_message,
-                },
+                "portal's stated period (s)": m.period_seconds,
+                "lock found at attempt": m.lock_index,
+                "problem": m.problem or None,
+                "attempts (s since the first)": [
+                    asdict(a) | {"retry_after": a.retry_after} for a in m.attempts
+                ],
             },
         )
     evaluation = evaluate_lockout(
@@ -191,64 +170,13 @@ def lockout_meets_policy(
     target_fixture="enumeration_samples",
 )
 def enumeration_samples(profile: Profile, evidence: Evidence) -> list[FormComparison]:
-    settings = profile.auth_enum
-    if settings is None:
+    if profile.auth_enum is None:
         pytest.skip("the profile has no auth_enum section (a known username and form fields)")
-    samples = int(profile.threshold("samples"))
-    known = settings.known_username
-    unknown = f"portal-audit-{secrets.token_hex(6)}"
-    hide = (known, unknown)
-    context = make_ssl_context(profile.tls.ca_file)
-    timeout = profile.timeouts.navigation_seconds
-
-    def sample(page_url: str, field_name: str, values: dict[str, str]) -> FormAnswer:
-        return FormClient(context, timeout).submit(page_url, field_name, values, hide)
-
-    forms: list[tuple[str, str, str, Callable[[str], dict[str, str]]]] = []
-    wrong_password = "Wrong-" + secrets.token_urlsafe(12)
-    forms.append(
-        (
-            "sign-in",
-            profile.url(profile.sign_in.url),
-            settings.username_field,
-            lambda user: {settings.username_field: user, settings.password_field: wrong_password},
-        )
-    )
-    if settings.reset is not None:
-        reset = settings.reset
-        forms.append(
-            ("password reset", profile.url(reset.url), reset.username_field,
-             lambda user: {reset.username_field: user})
-        )  # fmt: skip
-    comparisons = []
-    for name, url, field_name, values in forms:
-        # One untimed answer each first: the first request of a kind may pay for warm-up.
-        sample(url, field_name, values(known))
-        sample(url, field_name, values(unknown))
-        known_answers: list[FormAnswer] = []
-        unknown_answers: list[FormAnswer] = []
-        for index in range(samples):
-            # Alternating (and swapping who goes first) spreads any drift over both sides.
-            order = [(known, known_answers), (unknown, unknown_answers)]
-            for user, answers in order if index % 2 == 0 else reversed(order):
-                answers.append(sample(url, field_name, values(user)))
-        comparisons.append(FormComparison(name, tuple(known_answers), tuple(unknown_answers)))
-    evidence.json(
-        "answers (usernames shown as <username>)",
-        {
-            c.form: {
-                side: [
-                    {"status": a.status, "location": a.location, "ms": round(a.elapsed * 1000, 1)}
-                    | ({"error": a.error} if a.error else {})
-                    for a in answers
-                ]
-                + [{"text": answers[0].text[:500]}] * bool(answers)
-                for side, answers in (("known", c.known), ("unknown", c.unknown))
-            }
-            for c in comparisons
-        },
-    )
-    if settings.reset is None:
+    comparisons, pacer = sample_forms(profile, int(profile.threshold("samples")))
+    evidence.json("answers (usernames shown as <username>)", answers_evidence(comparisons))
+    if pacer.describe():
+        evidence.text("throttling", pacer.describe())
+    if profile.auth_enum.reset is None:
         evidence.text("scope", "no password-reset form in the profile: sign-in compared only")
     return comparisons
 

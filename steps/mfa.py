@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from pydantic import SecretStr
 from pytest_bdd import given, then, when
 
+from portal.browser_errors import describe_browser_error
 from portal.driver import PortalDriver, SelectorDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
@@ -32,6 +34,7 @@ from scanners.mfa import (
     evaluate_recovery,
     secret_bits,
 )
+from steps.common import refusal_shown
 from steps.outcome import conclude
 
 
@@ -72,43 +75,75 @@ def password_only(
     return MfaVisit(page, account, mfa_driver(driver).first_factor(page, account))
 
 
+def _visit(mfa_visit: MfaVisit, driver: PortalDriver, profile: Profile, url: str) -> DirectVisit:
+    second = mfa_driver(driver)
+    page = mfa_visit.page
+    try:
+        response = page.goto(profile.url(url), wait_until="load")
+    except PlaywrightError as exc:
+        raise Inconclusive(
+            describe_browser_error(exc, doing=f"opening {url} after the password alone")
+        ) from None
+    signed_in = page.locator(profile.signed_in.indicator).first.is_visible()
+    patient_data = second.shows_patient_data(page, mfa_visit.account)
+    return DirectVisit(
+        url=url,
+        status=response.status if response else None,
+        final_url=page.url,
+        signed_in=signed_in,
+        patient_data=patient_data,
+        asks_second_factor=second.asks_second_factor(page),
+        sign_in_form=page.locator(profile.sign_in.username).first.is_visible(),
+        refusal="" if signed_in or patient_data else refusal_shown(page, profile, response),
+    )
+
+
+@dataclass(frozen=True)
+class DirectVisits:
+    before: list[DirectVisit]
+    after_second_factor: list[DirectVisit]
+
+
 @when("the protected pages are opened directly", target_fixture="direct_visits")
 def open_directly(
     mfa_visit: MfaVisit, driver: PortalDriver, profile: Profile, evidence: Evidence
-) -> list[DirectVisit]:
-    second = mfa_driver(driver)
-    page = mfa_visit.page
+) -> DirectVisits:
     urls = [p.url for p in profile.protected_pages] + list(profile.headers.patient_data_urls)
-    visits = []
-    for url in urls:
-        try:
-            response = page.goto(profile.url(url), wait_until="load")
-        except Exception as exc:  # noqa: BLE001 - a page that cannot be opened is inconclusive
-            raise Inconclusive(f"{url} could not be opened: {type(exc).__name__}") from None
-        signed_in = page.locator(profile.signed_in.indicator).first.is_visible()
-        visits.append(
-            DirectVisit(
-                url=url,
-                status=response.status if response else None,
-                final_url=page.url,
-                signed_in=signed_in,
-                patient_data=second.shows_patient_data(page, mfa_visit.account),
-                asks_second_factor=second.asks_second_factor(page),
-                sign_in_form=page.locator(profile.sign_in.username).first.is_visible(),
-            )
-        )
-    evidence.json("protected URLs after the password alone", [vars(v) for v in visits])
-    return visits
+    before = [_visit(mfa_visit, driver, profile, url) for url in urls]
+    evidence.json("protected URLs after the password alone", [vars(v) for v in before])
+    after: list[DirectVisit] = []
+    if mfa_visit.state == "second_factor" and not any(v.answered for v in before):
+        # Positive control: with the second factor given, the same URLs must answer.
+        second = mfa_driver(driver)
+        page = mfa_visit.page
+        state = "second_factor" if second.asks_second_factor(page) else ""
+        if not state:
+            # The portal may keep the pending sign-in: its sign-in page then asks for the code.
+            page.goto(profile.url(profile.sign_in.url), wait_until="load")
+            state = second.page_state(page)
+            if state == "signed_out":
+                state = second.first_factor(page, mfa_visit.account)
+        if (
+            state == "second_factor"
+            and second.complete_second_factor(page, mfa_visit.account) == "signed_in"
+        ):
+            after = [_visit(mfa_visit, driver, profile, url) for url in urls]
+        evidence.json("the same URLs after the second factor", [vars(v) for v in after])
+    return DirectVisits(before, after)
 
 
 @then("each one sends the patient back to the second factor")
 def sent_back(
     mfa_visit: MfaVisit,
-    direct_visits: list[DirectVisit],
+    direct_visits: DirectVisits,
     control_record: ControlRecord,
     evidence: Evidence,
 ) -> None:
-    evaluation = evaluate_enforcement(mfa_visit.state == "second_factor", direct_visits)
+    evaluation = evaluate_enforcement(
+        mfa_visit.state == "second_factor",
+        direct_visits.before,
+        direct_visits.after_second_factor,
+    )
     conclude(evaluation, control_record, evidence, "second-factor enforcement")
 
 
@@ -149,8 +184,9 @@ def try_codes(
     fresh_ok = second.submit_code(page, code) == "signed_in"
     if fresh_ok:
         second.sign_out(page)
-    replayed = second.submit_code(challenge(), code) == "signed_in"
-    stale = second.submit_code(challenge(), second.stale_totp(secret, stale_steps)) == "signed_in"
+    replay_state = second.submit_code(challenge(), code)
+    stale_state = second.submit_code(challenge(), second.stale_totp(secret, stale_steps))
+    replayed, stale = replay_state == "signed_in", stale_state == "signed_in"
     page = challenge()
     ended_after = None
     sent = 0
@@ -166,7 +202,16 @@ def try_codes(
     if ended_after is None:
         valid_after = second.submit_code(page, second.fresh_totp(secret)) == "signed_in"
     return OtpRun(
-        OtpObservation(fresh_ok, replayed, stale_steps, stale, sent, ended_after, valid_after)
+        OtpObservation(
+            fresh_ok,
+            replayed,
+            stale_steps,
+            stale,
+            sent,
+            ended_after,
+            valid_after,
+            refusal_states=(replay_state, stale_state),
+        )
     )
 
 

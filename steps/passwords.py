@@ -25,12 +25,21 @@ from pydantic import SecretStr
 from pytest_bdd import given, then, when
 
 from portal.background import ProbeContext, SlowProbes, slow_probe
+from portal.browser_errors import PageWatch
 from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
+from portal.pacing import Pacer
 from portal.password_flows import FormAnswer, PasswordFlows
 from portal.plugin import AuditRun, Contexts, ControlRecord
-from portal.profile import Account, MailboxSettings, PasswordReset, Passwords, Profile
+from portal.profile import (
+    Account,
+    MailboxSettings,
+    PasswordReset,
+    Passwords,
+    Profile,
+    RateLimits,
+)
 from scanners.mailbox import (
     ImapMailbox,
     Mailbox,
@@ -59,8 +68,11 @@ from scanners.passwords import (
     load_common_passwords,
     lowercase_passphrase,
     new_password,
+    score,
     strength_candidates,
+    strong_passphrase,
 )
+from scanners.refusals import Refusal
 from scanners.reset import (
     LinkUse,
     RefererObservation,
@@ -69,6 +81,8 @@ from scanners.reset import (
     evaluate_reset,
     token_of,
 )
+from scanners.timeouts import SessionEnding, evaluate_session_ended
+from steps.common import Replay, check_session
 from steps.outcome import conclude
 
 # Waiting this much past the stated link lifetime absorbs clock and delivery jitter.
@@ -171,7 +185,12 @@ def remember_link(redactor: Redactor, link: str) -> str | None:
 
 
 class PasswordKeeper:
-    """Changes one account's password and always puts the original back."""
+    """Changes one account's password and always puts the original back.
+
+    Submissions are paced as the profile asks (``rate_limits.pacing_seconds.password_change``);
+    a throttled submission (HTTP 429, a "too many requests" page or message) is waited out and
+    retried within the budget, and is never read as the portal refusing the password.
+    """
 
     def __init__(
         self,
@@ -180,6 +199,7 @@ class PasswordKeeper:
         redactor: Redactor,
         ledger: set[str],
         new_page: Callable[[], Page],
+        limits: RateLimits,
     ) -> None:
         self.driver = driver
         self.flows = flows_of(driver)
@@ -187,6 +207,8 @@ class PasswordKeeper:
         self.redactor = redactor
         self.ledger = ledger
         self.new_page = new_page
+        self.limits = limits
+        self.pacer = Pacer(limits.pacing("password_change"), limits.budget_seconds)
         self.original = account.password.get_secret_value()
         self.current = self.original
 
@@ -198,17 +220,48 @@ class PasswordKeeper:
         outcome = self.driver.sign_in(page, with_password(self.account, password or self.current))
         return outcome.signed_in
 
+    def state(self) -> str:
+        if self.current == self.original:
+            return "the account keeps its original password"
+        return "the account's password was changed by this check and is being put back"
+
+    def _throttle(self, page: Page, message: str = "") -> Refusal | None:
+        """A throttle shown by the last page the portal served, or by the form's message."""
+        pages: PageWatch | None = getattr(self.driver, "pages", None)
+        served = pages.last(page) if pages is not None else None
+        if served is not None and served.refusal() is not None:
+            return served.refusal()
+        return self.limits.classify(None, message)
+
+    def _submit(self, page: Page, given: str | None, new: str, what: str) -> FormAnswer:
+        while True:
+            self.pacer.turn()
+            try:
+                answer = self.flows.change_password(page, given, new)
+                refusal = self._throttle(page, answer.message)
+            except Inconclusive:
+                refusal = self._throttle(page)
+                if refusal is None:
+                    raise
+            if refusal is None:
+                return answer
+            if not refusal.throttled or not self.pacer.back_off(refusal):
+                raise Inconclusive(
+                    f"{what}: {refusal.reason}; {self.pacer.describe() or 'not retried'}; "
+                    f"{self.state()}"
+                )
+
     def change(self, page: Page, new: str, current: str | None = "") -> FormAnswer:
         """Submit a change; ``current=""`` means the password the account has now."""
         self.remember(new)
         given = self.current if current == "" else current
         try:
-            answer = self.flows.change_password(page, given, new)
+            answer = self._submit(page, given, new, "changing the password")
         except Inconclusive:
             # Some portals sign the user out after a change: sign in again and retry once.
-            if not self.sign_in(page):
+            if self.driver.is_signed_in(page) or not self.sign_in(page):
                 raise
-            answer = self.flows.change_password(page, given, new)
+            answer = self._submit(page, given, new, "changing the password")
         if answer.verdict == "accepted":
             self.current = new
         return answer
@@ -225,7 +278,7 @@ class PasswordKeeper:
             raise Inconclusive(
                 f"could not sign in to {self.account.username} to put its password back"
             )
-        answer = self.flows.change_password(page, self.current, self.original)
+        answer = self._submit(page, self.current, self.original, "putting the password back")
         if answer.verdict != "accepted":
             raise Inconclusive(
                 f"the portal refused to put {self.account.username}'s original password back: "
@@ -258,7 +311,9 @@ def password_keeper(
 ) -> Iterator[PasswordKeeper]:
     section = passwords_section(profile)
     account = dedicated(profile.accounts[section.account], section.account)
-    keeper = PasswordKeeper(driver, account, redactor, password_ledger, contexts.new_page)
+    keeper = PasswordKeeper(
+        driver, account, redactor, password_ledger, contexts.new_page, profile.rate_limits
+    )
     yield keeper
     keeper.restore()
 
@@ -267,9 +322,14 @@ def password_keeper(
 def password_account_signed_in(
     page: Page, profile: Profile, password_keeper: PasswordKeeper
 ) -> PasswordVisit:
-    if not password_keeper.sign_in(page):
+    account = password_keeper.account
+    outcome = password_keeper.driver.sign_in(page, account)
+    if not outcome.signed_in:
+        # Checked before anything changes: say why, so nobody hunts for a wrong selector.
         raise Inconclusive(
-            f"the password test account {password_keeper.account.username} cannot sign in"
+            f"the password test account {account.username} cannot sign in with the password "
+            f"the profile gives ({outcome.detail}); if an interrupted run left it changed, "
+            "set it back by hand before the next run"
         )
     context = candidate_context(profile, password_keeper.account)
     return PasswordVisit(page, password_keeper, context)
@@ -287,7 +347,21 @@ def _submit_all(visit: PasswordVisit, candidates: list[Candidate]) -> list[Trial
     target_fixture="password_trials",
 )
 def submit_blocklist(password_visit: PasswordVisit, evidence: Evidence) -> list[Trial]:
-    candidates = blocklist_candidates(password_visit.context, load_common_passwords())
+    context = password_visit.context
+    candidates = blocklist_candidates(context, load_common_passwords())
+    # Positive control, last: a strong password the same form must accept, so the refusals
+    # above are the blocklist's and not a broken form, CSRF, a throttle or a signed-out session.
+    control = strong_passphrase(context, context.min_length + 6, password_visit.rng)
+    candidates.append(
+        Candidate(
+            control,
+            "control",
+            "strong passphrase (positive control)",
+            score(control, context.user_inputs()),
+            "accept",
+            "a strong password the same form must accept",
+        )
+    )
     for candidate in candidates:
         password_visit.keeper.remember(candidate.value)
     trials = _submit_all(password_visit, candidates)
@@ -299,7 +373,8 @@ def submit_blocklist(password_visit: PasswordVisit, evidence: Evidence) -> list[
 def blocklist_refused(
     password_trials: list[Trial], control_record: ControlRecord, evidence: Evidence
 ) -> None:
-    conclude(evaluate_blocklist(password_trials), control_record, evidence, "blocklist findings")
+    evaluation = evaluate_blocklist(password_trials, require_control=True)
+    conclude(evaluation, control_record, evidence, "blocklist findings")
 
 
 # -- PWD_STRENGTH ----------------------------------------------------------------------------
@@ -456,6 +531,8 @@ def change_three_ways(password_visit: PasswordVisit) -> ChangeMeasurement:
         without_current=without.verdict,
         wrong_current=wrong.verdict,
         with_current=right.verdict,
+        without_message=without.message,
+        wrong_message=wrong.message,
     )
 
 
@@ -477,30 +554,50 @@ def second_browser(password_visit: PasswordVisit, contexts: Contexts) -> Page:
     return second
 
 
-@when("the password is changed on the first browser")
-def change_on_first(password_visit: PasswordVisit) -> None:
+@when("the password is changed on the first browser", target_fixture="second_before_change")
+def change_on_first(
+    password_visit: PasswordVisit, second: Page, driver: PortalDriver, profile: Profile
+) -> Replay:
+    # Positive control: the second browser's session signs in just before the change, so a
+    # refusal afterwards is the change's doing, not an expired or unreplayable session.
+    before = check_session(driver, second, profile)
     answer = password_visit.keeper.change(password_visit.page, new_password(password_visit.context))
     if answer.verdict != "accepted":
         raise Inconclusive(f"the password change was refused: {answer.message[:200]}")
+    return before
 
 
 @then("the second browser is signed out by the password change")
 def second_signed_out(
     second: Page,
+    second_before_change: Replay,
     password_visit: PasswordVisit,
     driver: PortalDriver,
+    profile: Profile,
     control_record: ControlRecord,
+    evidence: Evidence,
 ) -> None:
-    still = driver.is_signed_in(second)
-    first = driver.is_signed_in(password_visit.page)
-    control_record.measure(
-        f"after the change: other browser {'still signed in' if still else 'signed out'}; "
-        f"changing browser {'signed in' if first else 'signed out'}"
+    after = check_session(driver, second, profile)
+    # Checked the same way right after: the changing browser, else a fresh sign-in with the new
+    # password, must be signed in, or throttling or an outage explain the refusal as well.
+    control = check_session(driver, password_visit.page, profile).signed_in
+    name = "the browser that changed the password"
+    if not control:
+        name = "a fresh sign-in with the new password"
+        control = password_visit.keeper.sign_in(password_visit.keeper.new_page())
+    ending = SessionEnding(
+        event="a password change",
+        after=after.signed_in,
+        positive=second_before_change.signed_in,
+        positive_name="the second browser just before the change",
+        control_after=control,
+        control_name=name,
+        refusal=after.refusal or second_before_change.refusal,
     )
-    assert not still, (
-        "the other browser's session survived the password change: it is still signed in"
+    evaluation = evaluate_session_ended(
+        ending, control="SESS_PWCHANGE", finding_key="session.survives_password_change"
     )
-    control_record.reason = "a password change ends the account's other sessions"
+    conclude(evaluation, control_record, evidence, "session after password change")
 
 
 # -- RESET_MAIL ------------------------------------------------------------------------------
@@ -801,6 +898,7 @@ def reset_link_probe(probe: ProbeContext) -> ResetMeasurement:
     )
     timeout_ms = profile.timeouts.navigation_seconds * 1000
     try:
+        link_requested = time.monotonic()
         link, token = run.request_link()
         watched = probe.new_context()
         watch = RefererWatch(watched, _origin(profile.base_url))
@@ -813,6 +911,8 @@ def reset_link_probe(probe: ProbeContext) -> ResetMeasurement:
             detail = answer.message[:200] if answer else ""
             return ResetMeasurement(first_use=first, first_use_detail=detail)
         signed_in = probe.driver.is_signed_in(page)
+        # The link was sent no earlier than it was requested, so this never understates its age.
+        second_use_after = time.monotonic() - link_requested
         second, _ = run.use(link)
         run.restore()
         lifetime = section.reset.link_lifetime_seconds or float(
@@ -831,8 +931,9 @@ def reset_link_probe(probe: ProbeContext) -> ResetMeasurement:
             stated_lifetime_seconds=section.reset.link_lifetime_seconds,
             waited_seconds=time.monotonic() - requested,
             after_expiry=after,
+            second_use_after_seconds=second_use_after,
             token_lengths=tuple(len(t) for t in tokens),
-            token_bits=tuple(estimated_bits(t) for t in tokens),
+            token_bits=(estimated_bits(tokens),) if tokens else (),
             tokens_distinct=len(set(tokens)) == len(tokens) if len(tokens) > 1 else None,
             referers=tuple(referers),
             notes=tuple(run.notes),

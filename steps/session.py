@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Cookie, Page
+import pytest
+from playwright.sync_api import BrowserContext, Cookie, Page, Response
 from pytest_bdd import given, then, when
 
 from portal.background import ProbeContext, SlowProbes, slow_probe
@@ -28,25 +29,82 @@ from scanners.headers import evaluate_cache, load_header_policy
 from scanners.http import HttpProbe, redact_set_cookie
 from scanners.result import Evaluation
 from scanners.timeouts import (
+    BackCheck,
     BusyMeasurement,
     IdleMeasurement,
     SessionCheck,
+    SessionEnding,
     duration,
     evaluate_absolute,
+    evaluate_back_after_sign_out,
     evaluate_idle,
+    evaluate_session_ended,
 )
 from scanners.tokens import evaluate_token_exposure, evaluate_token_strength, find_tokens_in_har
-from steps.common import SignedInVisit, session_cookies_of, signed_in_outcome
+from steps.common import (
+    Replay,
+    SignedInVisit,
+    check_session,
+    refusal_shown,
+    session_cookies_of,
+    signed_in_outcome,
+)
 from steps.outcome import conclude
 
 TOKEN_SAMPLES = 5
 
 
+@dataclass
+class SessionControls:
+    """Positive controls taken before the event a session scenario tests."""
+
+    replay_before: bool | None = None
+    back_url: str = ""
+    back_data: bool | None = None
+
+
+@pytest.fixture
+def session_controls() -> SessionControls:
+    return SessionControls()
+
+
+def _remember_back_target(
+    page: Page, driver: PortalDriver, profile: Profile, controls: SessionControls
+) -> None:
+    """Show the signed-in page sign-out starts from, and whether it shows patient data now."""
+    if page.url.split("#")[0] != profile.url(profile.signed_in.url):
+        page.goto(profile.url(profile.signed_in.url), wait_until="load")
+    controls.back_url = page.url
+    controls.back_data = driver.shows_patient_data(page, profile.patient)
+
+
+def _fresh_session_signed_in(contexts: Contexts, driver: PortalDriver, profile: Profile) -> bool:
+    """A new sign-in, checked the same way as a replay: does the check answer "signed in"?"""
+    page = contexts.new_page()
+    signed_in_outcome(driver, page, profile.patient)
+    alive = check_session(driver, page, profile).signed_in
+    contexts.finish(page.context)
+    return alive
+
+
 @given("the patient's session cookies have been captured", target_fixture="captured_cookies")
-def capture_session_cookies(visit: SignedInVisit, evidence: Evidence) -> list[Cookie]:
+def capture_session_cookies(
+    visit: SignedInVisit,
+    contexts: Contexts,
+    driver: PortalDriver,
+    profile: Profile,
+    session_controls: SessionControls,
+    evidence: Evidence,
+) -> list[Cookie]:
     if not visit.session_cookies:
         raise Inconclusive("no session cookie was identified after sign-in")
     evidence.text("session cookies captured (names only)", "\n".join(visit.session_cookie_names))
+    # Positive control: the captured cookies, replayed in a fresh browser before sign-out, are
+    # signed in; otherwise a refusal after sign-out could mean they were never replayable.
+    before = contexts.new_page(cookies=list(visit.session_cookies))
+    session_controls.replay_before = check_session(driver, before, profile).signed_in
+    contexts.finish(before.context)
+    _remember_back_target(visit.page, driver, profile, session_controls)
     return visit.session_cookies
 
 
@@ -55,18 +113,25 @@ def replayed_cookies_refused(
     captured_cookies: list[Cookie],
     contexts: Contexts,
     driver: PortalDriver,
+    profile: Profile,
+    session_controls: SessionControls,
     control_record: ControlRecord,
+    evidence: Evidence,
 ) -> None:
-    replay = contexts.new_page(cookies=list(captured_cookies))
-    accepted = driver.is_signed_in(replay)
-    control_record.measure(
-        f"session cookies replayed in a fresh browser after sign-out: "
-        f"{'still signed in' if accepted else 'refused'}"
+    after = check_session(driver, contexts.new_page(cookies=list(captured_cookies)), profile)
+    control_after = None if after.signed_in else _fresh_session_signed_in(contexts, driver, profile)
+    ending = SessionEnding(
+        "sign-out",
+        after=after.signed_in,
+        positive=session_controls.replay_before,
+        positive_name="the same cookies replayed in a fresh browser just before sign-out",
+        control_after=control_after,
+        refusal=after.refusal,
     )
-    assert not accepted, (
-        "the server still accepts the session after sign-out: replaying the captured "
-        "session cookies in a fresh browser shows the patient signed in"
+    evaluation = evaluate_session_ended(
+        ending, control="SESS_LOGOUT", finding_key="session.logout_replay_accepted"
     )
+    conclude(evaluation, control_record, evidence, "session replay after sign-out")
     control_record.reason = (
         "sign-out ended the session on the server, expired the cookie and Back shows no data"
     )
@@ -86,15 +151,38 @@ def browser_dropped_cookies(
 
 @then("going back in the browser shows no patient data")
 def back_shows_nothing(
-    visit: SignedInVisit, driver: PortalDriver, profile: Profile, control_record: ControlRecord
+    visit: SignedInVisit,
+    driver: PortalDriver,
+    profile: Profile,
+    session_controls: SessionControls,
+    control_record: ControlRecord,
+    evidence: Evidence,
 ) -> None:
+    if session_controls.back_data is None:
+        raise Inconclusive("the page Back returns to was not recorded before sign-out")
     page = visit.page
-    page.go_back(wait_until="load")
+    answers: list[Response] = []
+
+    def keep(response: Response) -> None:
+        if response.frame == page.main_frame and response.request.is_navigation_request():
+            answers.append(response)
+
+    page.on("response", keep)
+    try:
+        page.go_back(wait_until="load")
+    finally:
+        page.remove_listener("response", keep)
     shown = driver.shows_patient_data(page, profile.patient)
-    control_record.measure(
-        f"Back after sign-out: {'patient data shown' if shown else 'no patient data'}"
+    check = BackCheck(
+        url_before=session_controls.back_url,
+        data_before=session_controls.back_data,
+        url_after=page.url,
+        data_after=shown,
+        refusal="" if shown else refusal_shown(page, profile, answers[-1] if answers else None),
     )
-    assert not shown, f"pressing Back after sign-out shows patient data ({page.url})"
+    reason = control_record.reason
+    conclude(evaluate_back_after_sign_out(check), control_record, evidence, "Back after sign-out")
+    control_record.reason = reason or control_record.reason
 
 
 @when("the cookies the portal set at sign-in are inspected", target_fixture="cookie_evaluation")
@@ -147,9 +235,19 @@ def measure_idle_timeout(probe: ProbeContext) -> IdleMeasurement:
         probe.wait_until(signed_in_at + idle, f"a session idle for {duration(idle)}")
         tried_at = time.monotonic()
         page = probe.new_page(cookies)
-        checks.append(SessionCheck(tried_at - signed_in_at, probe.driver.is_signed_in(page)))
+        replay = check_session(probe.driver, page, probe.profile)
+        checks.append(SessionCheck(tried_at - signed_in_at, replay.signed_in, replay.refusal))
         probe.discard(page.context)
-    return IdleMeasurement(threshold, tuple(checks))
+    return IdleMeasurement(threshold, tuple(checks), _fresh_replay(probe))
+
+
+def _fresh_replay(probe: ProbeContext) -> SessionCheck:
+    """Positive control after the last replay: a new session, replayed at once, is signed in."""
+    cookies, signed_in_at = _signed_in_context(probe)
+    page = probe.new_page(cookies)
+    replay = check_session(probe.driver, page, probe.profile)
+    probe.discard(page.context)
+    return SessionCheck(time.monotonic() - signed_in_at, replay.signed_in, replay.refusal)
 
 
 @slow_probe("SESS_ABS")
@@ -168,11 +266,12 @@ def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
     while True:
         moment = min(moment + interval, signed_in_at + threshold + grace)
         probe.wait_until(moment, f"the busy session to reach {duration(threshold)}")
-        alive = probe.driver.is_signed_in(page)
-        checks.append(SessionCheck(time.monotonic() - signed_in_at, alive))
-        if not alive or moment >= signed_in_at + threshold + grace:
+        replay = check_session(probe.driver, page, probe.profile)
+        elapsed = time.monotonic() - signed_in_at
+        checks.append(SessionCheck(elapsed, replay.signed_in, replay.refusal))
+        if not replay.signed_in or moment >= signed_in_at + threshold + grace:
             break
-    return BusyMeasurement(threshold, interval, grace, tuple(checks))
+    return BusyMeasurement(threshold, interval, grace, tuple(checks), _fresh_replay(probe))
 
 
 @given(
@@ -243,20 +342,50 @@ def pre_sign_in_cookies_stay_anonymous(
     fixation_sign_in: SignInOutcome,
     contexts: Contexts,
     driver: PortalDriver,
+    profile: Profile,
     control_record: ControlRecord,
+    evidence: Evidence,
 ) -> None:
     before = list(fixation_sign_in.cookies_before)
     if not before:
         control_record.measure("no cookie existed before sign-in, so none could be fixed")
         control_record.reason = "no pre-sign-in session ID exists to be fixed"
         return
-    replay = contexts.new_page(cookies=before)
-    accepted = driver.is_signed_in(replay)
+    after = check_session(driver, contexts.new_page(cookies=before), profile)
     control_record.measure(
-        f"pre-sign-in cookies replayed after sign-in: {'signed in' if accepted else 'anonymous'}"
+        "pre-sign-in cookies replayed after sign-in: "
+        f"{'signed in' if after.signed_in else 'anonymous'}"
     )
-    assert not accepted, "the pre-sign-in session ID became an authenticated session"
+    conclude(
+        _fixation_evaluation(after, fixation_sign_in, contexts, driver, profile, "held"),
+        control_record,
+        evidence,
+        "pre-sign-in cookies replayed",
+    )
     control_record.reason = "sign-in issued a new session ID and the old one stayed anonymous"
+
+
+def _fixation_evaluation(
+    after: Replay,
+    sign_in: SignInOutcome,
+    contexts: Contexts,
+    driver: PortalDriver,
+    profile: Profile,
+    how: str,
+) -> Evaluation:
+    """The pre-sign-in cookies' replay, backed by the cookies sign-in issued replayed alike."""
+    positive = None
+    if not after.signed_in:
+        issued = contexts.new_page(cookies=list(sign_in.cookies_after))
+        positive = check_session(driver, issued, profile).signed_in
+    ending = SessionEnding(
+        f"sign-in (the session ID {how} before it)",
+        after=after.signed_in,
+        positive=positive,
+        positive_name="the cookies issued at sign-in, replayed the same way right after",
+        refusal=after.refusal,
+    )
+    return evaluate_session_ended(ending, control="SESS_FIXATION", finding_key="session.fixation")
 
 
 @given(
@@ -297,12 +426,20 @@ def plant_cookies(
 @then("the planted session cookies replayed in a fresh browser are not signed in")
 def planted_cookies_anonymous(
     planted_cookies: list[Cookie],
+    fixation_sign_in: SignInOutcome,
     contexts: Contexts,
     driver: PortalDriver,
+    profile: Profile,
     control_record: ControlRecord,
+    evidence: Evidence,
 ) -> None:
-    accepted = driver.is_signed_in(contexts.new_page(cookies=list(planted_cookies)))
-    assert not accepted, "a planted session ID became an authenticated session"
+    after = check_session(driver, contexts.new_page(cookies=list(planted_cookies)), profile)
+    conclude(
+        _fixation_evaluation(after, fixation_sign_in, contexts, driver, profile, "planted"),
+        control_record,
+        evidence,
+        "planted cookies replayed",
+    )
     control_record.reason = "planted session IDs were replaced at sign-in and stay anonymous"
 
 
@@ -439,21 +576,52 @@ def sessions_listed(
 
 
 @when("the patient ends all other sessions from the first browser")
-def end_other_sessions(two_browsers: TwoBrowsers, driver: PortalDriver) -> None:
+def end_other_sessions(
+    two_browsers: TwoBrowsers,
+    driver: PortalDriver,
+    profile: Profile,
+    session_controls: SessionControls,
+) -> None:
+    # Positive control: the second browser is signed in just before, so its refusal after can
+    # only come from ending the other sessions.
+    session_controls.replay_before = check_session(driver, two_browsers.second, profile).signed_in
     driver.end_other_sessions(two_browsers.first)
 
 
 @then("the second browser is signed out")
 def second_browser_signed_out(
-    two_browsers: TwoBrowsers, driver: PortalDriver, control_record: ControlRecord
+    two_browsers: TwoBrowsers,
+    contexts: Contexts,
+    driver: PortalDriver,
+    profile: Profile,
+    session_controls: SessionControls,
+    control_record: ControlRecord,
+    evidence: Evidence,
 ) -> None:
-    still = driver.is_signed_in(two_browsers.second)
-    first_kept = driver.is_signed_in(two_browsers.first)
+    after = check_session(driver, two_browsers.second, profile)
+    first_kept = check_session(driver, two_browsers.first, profile).signed_in
     control_record.measure(
-        f"other session after 'end other sessions': {'still signed in' if still else 'ended'}; "
+        "other session after 'end other sessions': "
+        f"{'still signed in' if after.signed_in else 'ended'}; "
         f"current session {'kept' if first_kept else 'also ended'}"
     )
-    assert not still, "the other browser is still signed in after ending all other sessions"
+    control_after, control_name = first_kept, "the first browser, whose session must stay"
+    if not after.signed_in and not first_kept:
+        control_after = _fresh_session_signed_in(contexts, driver, profile)
+        control_name = "a fresh sign-in (the first browser was signed out too)"
+    ending = SessionEnding(
+        "ending the other sessions",
+        after=after.signed_in,
+        positive=session_controls.replay_before,
+        positive_name="the second browser, checked just before",
+        control_after=control_after,
+        control_name=control_name,
+        refusal=after.refusal,
+    )
+    evaluation = evaluate_session_ended(
+        ending, control="SESS_REVOKE", finding_key="session.revoke_ineffective"
+    )
+    conclude(evaluation, control_record, evidence, "other session after revoking")
     control_record.reason = "the patient sees active sessions and can end the others"
 
 
@@ -462,7 +630,11 @@ def second_browser_signed_out(
 
 @when("the signed-in pages and the patient data are opened", target_fixture="signed_in_probes")
 def open_signed_in_responses(
-    visit: SignedInVisit, profile: Profile, evidence: Evidence
+    visit: SignedInVisit,
+    profile: Profile,
+    driver: PortalDriver,
+    session_controls: SessionControls,
+    evidence: Evidence,
 ) -> list[HttpProbe]:
     probes = []
     urls = [(p.url, "signed-in page") for p in profile.protected_pages]
@@ -480,6 +652,9 @@ def open_signed_in_responses(
             for h in response.headers_array()
         )
         probes.append(HttpProbe(url=target, kind=kind, status=response.status, headers=headers))
+    # Positive control for "Back after sign-out": the page sign-out starts from, and so the one
+    # Back returns to, shows patient data now.
+    _remember_back_target(visit.page, driver, profile, session_controls)
     evidence.text(
         "Cache-Control of signed-in responses",
         "\n".join(f"{p.kind:15} {p.status} {p.url}  {p.get('cache-control')}" for p in probes),

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote, quote_plus, urljoin
 
 import pytest
-from playwright.sync_api import Page, Request
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Request, Response
 from pytest_bdd import given, then, when
 
 from portal.driver import PortalDriver
@@ -14,7 +15,15 @@ from portal.errors import Inconclusive
 from portal.evidence import Evidence
 from portal.plugin import Contexts, ControlRecord
 from portal.profile import Profile
-from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc, load_header_policy
+from scanners.headers import (
+    FramingCheck,
+    evaluate_csp,
+    evaluate_framing,
+    evaluate_hsts,
+    evaluate_misc,
+    framing_header,
+    load_header_policy,
+)
 from scanners.http import HttpProbe, fetch, make_ssl_context
 from scanners.tls import (
     MozillaPolicy,
@@ -184,7 +193,9 @@ def csp_everywhere(
 
 
 @then("a page of another site cannot show the sign-in page in a frame")
-def framing_blocked(contexts: Contexts, profile: Profile, control_record: ControlRecord) -> None:
+def framing_blocked(
+    contexts: Contexts, profile: Profile, control_record: ControlRecord, evidence: Evidence
+) -> None:
     page = contexts.new_page()
     target = profile.url(profile.sign_in.url)
     # A made-up origin served by the browser itself: the framing attempt needs no other host.
@@ -196,15 +207,35 @@ def framing_blocked(contexts: Contexts, profile: Profile, control_record: Contro
             body=f'<!doctype html><title>framing check</title><iframe src="{target}"></iframe>',
         ),
     )
+    answers: list[Response] = []
+    page.on(
+        "response",
+        lambda r: (
+            answers.append(r)
+            if r.frame != page.main_frame and r.request.is_navigation_request()
+            else None
+        ),
+    )
     page.goto(FRAMING_ORIGIN, wait_until="load")
     frames = [f for f in page.frames if f is not page.main_frame]
     if not frames:
         raise Inconclusive("the framing page did not create its frame")
     framed = frames[0].locator(profile.sign_in.username).count() > 0
-    control_record.measure(
-        f"sign-in page framed by another origin: {'shown' if framed else 'blocked'}"
+    answer = answers[-1] if answers else None
+    # Positive control: the same page, top-level in the same browser, shows the sign-in form.
+    top = contexts.new_page()
+    try:
+        top.goto(target, wait_until="load")
+        top_level = top.locator(profile.sign_in.username).count() > 0
+    except PlaywrightError:
+        top_level = False
+    check = FramingCheck(
+        framed=framed,
+        top_level_loaded=top_level,
+        frame_status=answer.status if answer is not None else None,
+        blocked_by=framing_header(answer.headers) if answer is not None else "",
     )
-    assert not framed, "another site can show the sign-in page in a frame (clickjacking)"
+    conclude(evaluate_framing(check), control_record, evidence, "framing check")
 
 
 @then("every response turns content sniffing off and pages send a strict referrer policy")

@@ -20,7 +20,6 @@ from portal.second_factor import EnrolmentOffer, decode_qr, secret_of
 from scanners.access import RecordVisit, evaluate_proxy_access
 from scanners.enumeration import FormComparison, evaluate_enumeration
 from scanners.forms import FormAnswer, FormClient, find_form, visible_text
-from scanners.lockout import LockoutMeasurement, LockoutRound, evaluate_lockout
 from scanners.mfa import (
     DirectVisit,
     EnrolmentObservation,
@@ -42,77 +41,7 @@ def keys(evaluation: object) -> set[str]:
 
 
 # -- AUTH_LOCKOUT --------------------------------------------------------------------------
-
-
-def _locked_after(threshold: int, **changes: object) -> LockoutMeasurement:
-    rounds = tuple(LockoutRound(n, n < threshold) for n in range(1, threshold + 1))
-    values: dict[str, object] = {
-        "ceiling": 10,
-        "pause_seconds": 1.0,
-        "rounds": rounds,
-        "wrong_password_message": GENERIC,
-        "locked_message": GENERIC,
-        "unknown_account_message": GENERIC,
-        "still_locked_check": (1790.0, False),
-        "period_seconds": 1800.0,
-        "restored_check": (1900.0, True),
-    }
-    values.update(changes)
-    return LockoutMeasurement(**values)  # type: ignore[arg-type]
-
-
-def test_lockout_within_policy_passes_and_reports_the_threshold() -> None:
-    evaluation = evaluate_lockout(_locked_after(5), max_failures=10, lockout_seconds=1800)
-    assert evaluation.status == "passed"
-    assert "locked after 5 consecutive failures" in evaluation.measured
-
-
-def test_no_lockout_fails() -> None:
-    rounds = tuple(LockoutRound(n, True) for n in range(1, 11))
-    measurement = LockoutMeasurement(10, 1.0, rounds, GENERIC)
-    evaluation = evaluate_lockout(measurement, max_failures=10, lockout_seconds=1800)
-    assert evaluation.status == "failed"
-    assert keys(evaluation) == {"lockout.none_within_policy"}
-
-
-def test_a_lock_message_that_reveals_the_account_fails() -> None:
-    measurement = _locked_after(3, locked_message="Your account is locked.")
-    evaluation = evaluate_lockout(measurement, max_failures=10, lockout_seconds=1800)
-    assert keys(evaluation) == {"lockout.message_reveals_account"}
-
-
-def test_a_lock_message_matching_the_accounts_own_refusal_passes() -> None:
-    measurement = _locked_after(
-        3,
-        wrong_password_message="The password is incorrect.",
-        locked_message="The password  is incorrect.",
-        unknown_account_message="No such account.",
-    )
-    evaluation = evaluate_lockout(measurement, max_failures=10, lockout_seconds=1800)
-    assert evaluation.status == "passed"
-
-
-def test_a_short_lock_and_an_account_that_never_comes_back_fail() -> None:
-    short = _locked_after(3, still_locked_check=(1700.0, True), restored_check=(1700.0, True))
-    assert keys(evaluate_lockout(short, max_failures=10, lockout_seconds=1800)) == {
-        "lockout.too_short"
-    }
-    stuck = _locked_after(3, restored_check=(1900.0, False))
-    assert keys(evaluate_lockout(stuck, max_failures=10, lockout_seconds=1800)) == {
-        "lockout.not_restored"
-    }
-
-
-def test_no_lockout_period_in_the_profile_is_a_warning_only() -> None:
-    measurement = _locked_after(3, period_seconds=None, restored_check=None)
-    evaluation = evaluate_lockout(measurement, max_failures=10, lockout_seconds=1800)
-    assert evaluation.status == "passed"
-    assert {f.key for f in evaluation.warnings} == {"lockout.unlock_not_checked"}
-
-
-def test_a_missing_lockout_account_is_skipped() -> None:
-    measurement = LockoutMeasurement(10, 1.0, (), skipped="no accounts.lockout")
-    assert evaluate_lockout(measurement, max_failures=10, lockout_seconds=60).status == "skipped"
+# Every lockout model, on recorded attempts and on live local servers: tests/test_lockout_models.py
 
 
 # -- AUTH_ENUM -----------------------------------------------------------------------------
@@ -122,23 +51,31 @@ def _answers(text: str, ms: float, status: int = 401, n: int = 20) -> tuple[Form
     return tuple(FormAnswer(status, None, text, (ms + i % 3) / 1000) for i in range(n))
 
 
+SIGNED_IN = (FormAnswer(302, "/dashboard", "", 0.1, cookies_set=("sid",)),) * 2
+
+
+def _sign_in(known: tuple[FormAnswer, ...], unknown: tuple[FormAnswer, ...]) -> FormComparison:
+    """A sign-in comparison whose positive control (the right password) signed in."""
+    return FormComparison("sign-in", known, unknown, positive=SIGNED_IN, needs_positive=True)
+
+
 def test_identical_answers_pass_and_the_tolerance_is_reported() -> None:
-    comparison = FormComparison("sign-in", _answers(GENERIC, 140), _answers(GENERIC, 150))
+    comparison = _sign_in(_answers(GENERIC, 140), _answers(GENERIC, 150))
     evaluation = evaluate_enumeration([comparison], tolerance_ms=100, min_samples=20)
     assert evaluation.status == "passed"
     assert "tolerance 100 ms, project default" in evaluation.measured
 
 
 def test_different_text_status_or_timing_fail() -> None:
-    text = FormComparison("sign-in", _answers("Wrong password.", 140), _answers("No user.", 140))
+    text = _sign_in(_answers("Wrong password.", 140), _answers("No user.", 140))
     status = FormComparison("reset", _answers("Sent.", 80, 200), _answers("Sent.", 80, 404))
-    timing = FormComparison("sign-in", _answers(GENERIC, 300), _answers(GENERIC, 20))
+    timing = _sign_in(_answers(GENERIC, 300), _answers(GENERIC, 20))
     evaluation = evaluate_enumeration([text, status, timing], tolerance_ms=100, min_samples=20)
     assert keys(evaluation) == {"enum.text_differs", "enum.status_differs", "enum.timing_differs"}
 
 
 def test_too_few_or_failed_samples_are_inconclusive() -> None:
-    few = FormComparison("sign-in", _answers(GENERIC, 1, n=5), _answers(GENERIC, 1, n=5))
+    few = _sign_in(_answers(GENERIC, 1, n=5), _answers(GENERIC, 1, n=5))
     assert evaluate_enumeration([few], tolerance_ms=100, min_samples=20).status == "inconclusive"
     broken = tuple(FormAnswer(None, error="timed out") for _ in range(20))
     errors = FormComparison("sign-in", broken, broken)
@@ -232,7 +169,8 @@ def test_form_client_reports_a_closed_port_as_data() -> None:
 def test_enforcement_fails_when_a_page_answers_after_the_password_alone() -> None:
     fine = DirectVisit("/results", 200, "/login/mfa", False, False, True, False)
     leak = DirectVisit("/dashboard", 200, "/dashboard", True, True, False, False)
-    assert evaluate_enforcement(True, [fine]).status == "passed"
+    opened = DirectVisit("/results", 200, "/results", True, True, False, False)
+    assert evaluate_enforcement(True, [fine], [opened]).status == "passed"
     assert keys(evaluate_enforcement(True, [fine, leak])) == {"mfa.bypass"}
     assert evaluate_enforcement(False, [fine]).status == "inconclusive"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from scanners.timeouts import (
     BusyMeasurement,
@@ -113,6 +114,17 @@ def test_token_bits_from_samples() -> None:
     assert evaluate_token_strength(strong, 128).status == "passed"
     weak = [secrets.token_urlsafe(8) for _ in range(5)]
     assert evaluate_token_strength(weak, 128).status == "failed"
+
+
+def test_bits_come_from_the_observed_alphabet() -> None:
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    ids = ["".join(secrets.choice(alphabet) for _ in range(32)) for _ in range(6)]
+    estimate = estimate_bits(ids)
+    # 32 symbols of 36: about 165 bits, not the 192 a base64 alphabet would claim.
+    assert estimate.alphabet == "lower-case letters and digits"
+    assert 160 < estimate.bits < 166
+    uuids = [str(uuid.uuid4()) for _ in range(6)]
+    assert estimate_bits(uuids).bits <= 32 * 4  # hex digits only; the dashes count nothing
 
 
 def test_fixed_prefix_counts_nothing_and_repeats_fail() -> None:

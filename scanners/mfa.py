@@ -328,6 +328,9 @@ class RecoveryObservation:
     estimated_bits: float | None
     first_use_accepted: bool
     second_use_accepted: bool
+    # Where the second use led: a refusal counts only on the portal's own forms, not on an
+    # unknown page (a throttle or block page).
+    second_use_state: str = ""
 
 
 def evaluate_recovery(observed: RecoveryObservation, *, min_bits: int) -> Evaluation:
@@ -339,6 +342,13 @@ def evaluate_recovery(observed: RecoveryObservation, *, min_bits: int) -> Evalua
     if not observed.first_use_accepted:
         return Evaluation(
             "inconclusive", "a fresh recovery code was refused: cannot judge", threshold=applied
+        )
+    if observed.second_use_state == "unknown":
+        return Evaluation(
+            "inconclusive",
+            "the used recovery code's second use led to neither the code form nor the sign-in "
+            "form (a throttle or block page?): its refusal cannot be credited to single use",
+            threshold=applied,
         )
     findings: list[Finding] = []
     if observed.second_use_accepted:

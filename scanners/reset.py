@@ -59,6 +59,8 @@ class ResetMeasurement:
     stated_lifetime_seconds: float | None = None
     # Seconds from requesting the link to using it the second time.
     second_use_after_seconds: float | None = None
+    # A throttle or block page met where a used or expired link was refused.
+    other_refusal: str = ""
     waited_seconds: float | None = None
     after_expiry: LinkUse | None = None
     token_lengths: tuple[int, ...] = ()
@@ -77,6 +79,13 @@ def evaluate_reset(m: ResetMeasurement, max_lifetime: float, min_bits: float) ->
             reason="a fresh reset link did not let the password be reset"
             + (f": {m.first_use_detail}" if m.first_use_detail else ""),
             measured=f"first use of a fresh link: {m.first_use or 'not tried'}",
+        )
+    if m.other_refusal and "refused" in (m.second_use, m.after_expiry):
+        return Evaluation(
+            status="inconclusive",
+            reason=f"a reset link was refused by {m.other_refusal}: not the portal's verdict on "
+            "the link",
+            measured=f"second use {m.second_use}; after expiry {m.after_expiry}",
         )
     lifetime = m.stated_lifetime_seconds or max_lifetime
     late = m.second_use_after_seconds

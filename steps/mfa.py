@@ -348,6 +348,7 @@ def reuse_recovery_code(
         raise Inconclusive(offer.qr_problem or "no TOTP secret was shown at enrolment")
     codes: list[str] = []
     first_ok = second_ok = False
+    second_state = ""
     try:
         result = second.confirm_enrolment(enrolment.page, second.fresh_totp(secret))
         if not result.confirmed:
@@ -355,19 +356,22 @@ def reuse_recovery_code(
         codes = result.recovery_codes
         if codes:
             second.sign_out(enrolment.page)
-            uses = []
+            states = []
             for _ in range(2):
                 page = contexts.new_page()
                 if second.first_factor(page, enrolment.account) != "second_factor":
                     raise Inconclusive("after enrolling, sign-in did not ask for a second factor")
                 state = second.submit_recovery_code(page, codes[0])
-                uses.append(state == "signed_in")
+                states.append(state)
                 if state == "signed_in":
                     second.sign_out(page)
-            first_ok, second_ok = uses
+            first_ok, second_ok = states[0] == "signed_in", states[1] == "signed_in"
+            second_state = states[1]
     finally:
         _remove(enrolment, second, secret, enrolment.page)
-    observation = RecoveryObservation(len(codes), estimate_code_bits(codes), first_ok, second_ok)
+    observation = RecoveryObservation(
+        len(codes), estimate_code_bits(codes), first_ok, second_ok, second_state
+    )
     evidence.json("recovery code uses (no code values)", vars(observation))
     return observation
 

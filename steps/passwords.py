@@ -913,7 +913,7 @@ def reset_link_probe(probe: ProbeContext) -> ResetMeasurement:
         signed_in = probe.driver.is_signed_in(page)
         # The link was sent no earlier than it was requested, so this never understates its age.
         second_use_after = time.monotonic() - link_requested
-        second, _ = run.use(link)
+        second, second_answer = run.use(link)
         run.restore()
         lifetime = section.reset.link_lifetime_seconds or float(
             profile.threshold("max_link_lifetime_seconds")
@@ -921,8 +921,16 @@ def reset_link_probe(probe: ProbeContext) -> ResetMeasurement:
         requested = time.monotonic()
         link2, token2 = run.request_link()
         probe.wait_until(requested + lifetime + EXPIRY_MARGIN_SECONDS, "the reset link to expire")
-        after, _ = run.use(link2)
+        after, after_answer = run.use(link2)
         tokens = [t for t in (token, token2) if t]
+        # A refusal on the new-password form that is a throttle or block page says nothing
+        # about the link.
+        others = []
+        for answer in (second_answer, after_answer):
+            if answer is not None and answer.verdict == "refused":
+                refusal = profile.rate_limits.classify(None, answer.message)
+                if refusal is not None:
+                    others.append(refusal.reason)
         return ResetMeasurement(
             first_use="accepted",
             second_use=second,
@@ -932,6 +940,7 @@ def reset_link_probe(probe: ProbeContext) -> ResetMeasurement:
             waited_seconds=time.monotonic() - requested,
             after_expiry=after,
             second_use_after_seconds=second_use_after,
+            other_refusal=others[0] if others else "",
             token_lengths=tuple(len(t) for t in tokens),
             token_bits=(estimated_bits(tokens),) if tokens else (),
             tokens_distinct=len(set(tokens)) == len(tokens) if len(tokens) > 1 else None,

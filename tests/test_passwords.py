@@ -251,3 +251,10 @@ def test_a_link_refused_near_its_lifetime_proves_nothing_about_single_use() -> N
         _reset(second_use="accepted", second_use_after_seconds=14.0), 3600, 64
     )
     assert [f.key for f in reusable_late.failures] == ["reset.reusable"]
+
+
+def test_a_link_refused_by_a_throttle_page_proves_nothing() -> None:
+    throttled = _reset(other_refusal="throttled by the portal: the page says 'too many requests'")
+    evaluation = evaluate_reset(throttled, 3600, 64)
+    assert evaluation.status == "inconclusive"
+    assert "not the portal's verdict on the link" in evaluation.reason

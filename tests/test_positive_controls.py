@@ -460,3 +460,10 @@ def test_mfa_otp_a_replay_answered_by_an_unknown_page_is_not_a_refusal() -> None
     inconclusive(
         evaluate_otp(observed, max_drift_steps=1, max_wrong_codes=10), "neither the code form"
     )
+
+
+def test_mfa_recovery_a_reuse_answered_by_an_unknown_page_is_not_a_refusal() -> None:
+    observed = RecoveryObservation(10, 80.0, True, False, "unknown")
+    inconclusive(evaluate_recovery(observed, min_bits=64), "neither the code form")
+    refused = RecoveryObservation(10, 80.0, True, False, "second_factor")
+    assert evaluate_recovery(refused, min_bits=64).status == "passed"

@@ -2,8 +2,8 @@
 
 Runs the scenarios with pytest (the audit plugin does the work), then renders the Allure report
 as one HTML file and points ``reports/latest`` at the run. Exit status: 0 every evaluated control
-passed, 1 at least one failed, 2 nothing failed but some could not be evaluated, 3 bad profile or
-usage.
+passed, 1 at least one failed, 2 nothing failed but some could not be evaluated (or nothing was
+evaluated), 3 bad profile or usage, 4 an internal error of the audit itself.
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "reports" / "runs"
 LATEST = ROOT / "reports" / "latest"
 ALLURE = ROOT / "node_modules" / ".bin" / "allure"
-MEANING = {0: "compliant", 1: "noncompliant", 2: "inconclusive", 3: "bad profile or usage"}
+MEANING = {
+    0: "compliant",
+    1: "noncompliant",
+    2: "inconclusive",
+    3: "bad profile or usage",
+    4: "internal error of the audit (traceback in internal-error.log)",
+}
+# pytest's own statuses when the audit plugin could not decide one: 3 is pytest's internal
+# error, 4 its usage error and 5 "nothing selected".
+PYTEST_STATUS = {3: 4, 4: 3, 5: 3}
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -126,11 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parse_args(sys.argv[1:] if argv is None else argv)
     run_dir = Path(args.run_dir).resolve() if args.run_dir else new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    status_file = run_dir / "exit-status"
+    status_file.unlink(missing_ok=True)
     status = run_pytest(args, run_dir, extra)
-    if status not in MEANING:
-        # pytest's own statuses: 4 usage error, 5 nothing selected; both are usage problems here.
-        print(f"portal-audit: pytest ended with status {status}; treating it as a usage error")
-        status = 3
+    decided = status_file.read_text(encoding="utf-8").strip() if status_file.is_file() else ""
+    if decided.isdigit() and int(decided) in MEANING:
+        status = int(decided)
+    elif status in PYTEST_STATUS:
+        status = PYTEST_STATUS[status]
+    elif status not in MEANING:
+        print(f"portal-audit: pytest ended with status {status}; treating it as an internal error")
+        status = 4
     summary_file = run_dir / "summary.json"
     if summary_file.is_file():
         summary = json.loads(summary_file.read_text(encoding="utf-8"))

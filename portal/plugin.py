@@ -4,7 +4,8 @@ It registers every control and area as a marker, loads and validates the profile
 browser starts (exit status 3 on a bad profile), starts the bundled reference portal when the
 profile asks for it, provides the browser/driver fixtures, maps each scenario's outcome onto its
 control (passed / failed / inconclusive / skipped), redacts every artifact, and writes
-summary.json and the compliance matrix. Exit status: 0 compliant, 1 noncompliant, 2 inconclusive.
+summary.json and the compliance matrix. Exit status: 0 compliant, 1 noncompliant, 2 inconclusive
+(or nothing evaluated), 3 bad profile or usage, 4 an internal error of the audit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import secrets
 import shutil
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +34,7 @@ from portal.catalogue import Control, load_catalogue
 from portal.driver import PortalDriver, SignInOutcome, load_driver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
-from portal.profile import Profile, ProfileError, load_profile, read_raw
+from portal.profile import DEFAULT_DRIVER, Profile, ProfileError, load_profile, read_raw
 from portal.roles import conflicts as account_conflicts
 from portal.roles import waits as account_waits
 from reports.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
@@ -46,6 +48,9 @@ RECORD_KEY = pytest.StashKey["ControlRecord"]()
 STEP_KEY = pytest.StashKey[str]()
 PAGES_KEY = pytest.StashKey[PageWatch]()
 EXIT_BAD_PROFILE = 3
+# The audit's own failure (a bug, a crash in the plugin or a driver), never a verdict.
+EXIT_INTERNAL_ERROR = 4
+USAGE_KEY = pytest.StashKey[str]()
 
 
 def reference_password_variables() -> tuple[str, ...]:
@@ -90,6 +95,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _PROCESS.run_dir = _run_dir(config)
     catalogue = load_catalogue()
     for control in catalogue.controls:
         config.addinivalue_line("markers", f"{control.marker}: {control.id}: {control.statement}")
@@ -170,8 +176,34 @@ def _run_dir(config: pytest.Config) -> Path:
     return RUNS_DIR / f"{stamp}-{secrets.token_hex(2)}"
 
 
+@dataclass
+class _Process:
+    """What hooks without a config (pytest_internalerror) need to know of this run."""
+
+    run_dir: Path = RUNS_DIR / "unnamed"
+    usage_problem: str = ""
+    crashed: bool = False
+    redactor: Redactor | None = None
+
+    def redact(self, text: str) -> str:
+        return self.redactor.redact_text(text) if self.redactor is not None else text
+
+
+_PROCESS = _Process()
+
+
+def _write_status(status: int | pytest.ExitCode) -> None:
+    """The final status beside the reports, so the runner tells 3 and 4 from pytest's own."""
+    try:
+        _PROCESS.run_dir.mkdir(parents=True, exist_ok=True)
+        (_PROCESS.run_dir / "exit-status").write_text(f"{int(status)}\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
 def _fail_usage(message: str) -> None:
     sys.stderr.write(f"portal-audit: {message}\n")
+    _PROCESS.usage_problem = message
     pytest.exit(message, returncode=EXIT_BAD_PROFILE)
 
 
@@ -189,13 +221,11 @@ def _start_audit(config: pytest.Config) -> AuditRun:
     elif weaknesses:
         _fail_usage(f"--weaken applies only to the bundled reference portal, not to {profile_path}")
     try:
-        profile = load_profile(profile_path)
-    except ProfileError as exc:
+        profile, redactor = _load_checked(profile_path)
+    except BaseException:
         if portal is not None:
             portal.stop()
-        _fail_usage(f"bad profile:\n{exc}")
         raise
-    redactor = Redactor(profile.secrets())
     if portal is not None:
         for variable in reference_password_variables():
             redactor.add(os.environ.get(variable))
@@ -205,11 +235,31 @@ def _start_audit(config: pytest.Config) -> AuditRun:
         profile_path=profile_path,
         profile=profile,
         redactor=redactor,
-        run_dir=_run_dir(config),
+        run_dir=_PROCESS.run_dir,
         weaknesses=weaknesses,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         portal=portal,
     )
+
+
+def _load_checked(profile_path: Path) -> tuple[Profile, Redactor]:
+    """The validated profile and its redactor, with the driver it names loaded once."""
+    try:
+        profile = load_profile(profile_path)
+    except ProfileError as exc:
+        _fail_usage(f"bad profile:\n{exc}")
+        raise
+    redactor = Redactor(profile.secrets())
+    _PROCESS.redactor = redactor
+    if profile.driver != DEFAULT_DRIVER:
+        # A profile that names a driver runs that module's code: say which, before it runs.
+        sys.stderr.write(f"portal-audit: loading the profile's driver {profile.driver}\n")
+    try:
+        load_driver(profile, redactor)
+    except ProfileError as exc:
+        _fail_usage(f"bad profile: {profile_path}: {exc.field}: {exc.problem}")
+        raise
+    return profile, redactor
 
 
 def _start_reference_portal(weaknesses: list[str]) -> Any:
@@ -255,6 +305,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    try:
+        _begin(session)
+    except (pytest.exit.Exception, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - the audit's own crash: status 4, traceback to a log
+        _PROCESS.crashed = True
+        where = _log_internal_error(traceback.format_exc())
+        text = str(sys.exc_info()[1]).strip()
+        name = type(sys.exc_info()[1]).__name__
+        message = (
+            f"internal error ({name}: {_PROCESS.redact(text.splitlines()[0] if text else name)})"
+        )
+        sys.stderr.write(f"portal-audit: {message}; {where}\n")
+        pytest.exit(message, returncode=EXIT_INTERNAL_ERROR)
+
+
+def _begin(session: pytest.Session) -> None:
     config = session.config
     if config.option.collectonly:
         return
@@ -455,10 +522,49 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     run.record(result)
 
 
+def _log_internal_error(text: str) -> str:
+    """Write a traceback (redacted) beside the reports; returns where, for the message."""
+    log = _PROCESS.run_dir / "internal-error.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(_PROCESS.redact(text), encoding="utf-8")
+    except OSError as exc:
+        return f"the traceback could not be written to {log}: {exc.strerror or exc}"
+    return f"the traceback is in {log}"
+
+
+def pytest_internalerror(excrepr: object, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """A crash of the audit inside pytest's machinery: the traceback also goes to a log file."""
+    _PROCESS.crashed = True
+    sys.stderr.write(f"portal-audit: internal error; {_log_internal_error(str(excrepr))}\n")
+
+
+def final_status(exitstatus: int, run: AuditRun | None) -> int:
+    """The audit's exit status from pytest's: 0-2 a verdict, 3 bad profile or usage, 4 an
+    internal error of the audit."""
+    usage = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if _PROCESS.crashed:
+        return EXIT_INTERNAL_ERROR
+    if _PROCESS.usage_problem or exitstatus in usage:
+        return EXIT_BAD_PROFILE
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        return EXIT_INTERNAL_ERROR
+    if run is not None and run.results:
+        return EXIT_STATUS[verdict(run.results)]
+    return EXIT_STATUS["inconclusive"]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = _audit(session.config)
     if run is None:
+        if (
+            _PROCESS.crashed
+            or _PROCESS.usage_problem
+            or exitstatus == pytest.ExitCode.INTERNAL_ERROR
+        ):
+            session.exitstatus = final_status(exitstatus, None)
+            _write_status(session.exitstatus)
         return
     run.stop()
     catalogue = load_catalogue()
@@ -481,8 +587,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     alluredir = session.config.getoption("allure_report_dir", None)
     if alluredir and not Path(alluredir).resolve().is_relative_to(run.run_dir):
         run.redactor.redact_tree(Path(alluredir))
-    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and run.results:
-        session.exitstatus = EXIT_STATUS[verdict(run.results)]
+    session.exitstatus = final_status(exitstatus, run)
+    _write_status(session.exitstatus)
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
         tr.write_line(f"portal-audit: {summary['verdict']}; summary in {run.run_dir}")

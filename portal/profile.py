@@ -33,6 +33,7 @@ from scanners.refusals import DEFAULT_BLOCK_PATTERNS, DEFAULT_THROTTLE_PATTERNS,
 ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 SECRET_FIELDS = {"password", "totp_secret"}
 SECRET_EXAMPLE = "${PORTAL_PASSWORD}"
+DEFAULT_DRIVER = "portal.driver:SelectorDriver"
 
 
 class ProfileError(Exception):
@@ -531,7 +532,7 @@ class Profile(_Model):
     reference_portal: bool = Field(
         default=False, description="Start the bundled reference portal for this run"
     )
-    driver: str = "portal.driver:SelectorDriver"
+    driver: str = DEFAULT_DRIVER
     sign_in: SignIn
     signed_in: SignedIn
     sign_out: SignOut

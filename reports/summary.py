@@ -40,10 +40,12 @@ class ControlResult:
 
 
 def verdict(results: dict[str, ControlResult]) -> str:
+    """Compliant only when controls were evaluated and every one of them passed: a run in which
+    nothing was evaluated (all skipped, or stopped before any control) is inconclusive."""
     statuses = {r.status for r in results.values()}
     if "failed" in statuses:
         return "noncompliant"
-    if "inconclusive" in statuses:
+    if "inconclusive" in statuses or "passed" not in statuses:
         return "inconclusive"
     return "compliant"
 

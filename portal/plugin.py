@@ -277,8 +277,10 @@ def _start_reference_portal(weaknesses: list[str]) -> Any:
         os.environ.setdefault(variable, generate_password())
     for variable in reference_secret_variables():
         os.environ.setdefault(variable, pyotp.random_base32(32))
+    # A test may keep the portal's state (database, mailbox) to inspect it after the run.
+    kept = os.environ.get("REFERENCE_PORTAL_STATE_DIR")
     try:
-        portal = launcher.start(weaknesses)
+        portal = launcher.start(weaknesses, state_dir=Path(kept) if kept else None)
     except launcher.PortalStartError as exc:
         _fail_usage(f"the bundled reference portal did not start: {exc}")
         raise

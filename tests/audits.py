@@ -62,6 +62,7 @@ def run_audit(
     profile: Path = REFERENCE_PROFILE,
     env: dict[str, str] | None = None,
     html: bool = False,
+    deny_destructive: bool = False,
 ) -> AuditResult:
     run_dir = tmp_path / "run"
     env = env if env is not None else audit_env(tmp_path)
@@ -81,6 +82,8 @@ def run_audit(
         command += ["--weaken", ",".join(weaken)]
     if markexpr:
         command += ["-m", markexpr]
+    if deny_destructive:
+        command.append("--deny-destructive")
     completed = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=AUDIT_TIMEOUT
     )

@@ -1,4 +1,4 @@
-"""Required features and account roles.
+"""Required features, account roles, and no side effects without the destructive opt-in.
 
 A feature the portal lacks (``not_offered``) fails the control when the catalogue says the
 control requires it, and is skipped where the feature may legitimately be absent. One account in
@@ -7,6 +7,7 @@ two roles whose checks disturb each other is warned about, and the checks are or
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from portal.catalogue import load_catalogue
 from portal.profile import ProfileError, load_profile
 from portal.roles import conflicts, waits
-from tests.audits import derived_profile, run_audit
+from tests.audits import audit_env, derived_profile, run_audit
 
 ENV = {"P": "correct horse battery staple", "L": "another long passphrase here"}
 BASE = """
@@ -116,3 +117,23 @@ def test_a_required_feature_not_offered_fails_and_an_optional_one_is_skipped(
     proxy = result.control("PROXY_ACCESS")
     assert proxy["status"] == "skipped"
     assert "not applicable" in proxy["reason"]
+
+
+def test_with_destructive_checks_denied_no_account_is_changed_or_mailed(tmp_path: Path) -> None:
+    state = tmp_path / "portal-state"
+    env = audit_env(tmp_path, {"REFERENCE_PORTAL_STATE_DIR": str(state)})
+    result = run_audit(tmp_path, env=env, deny_destructive=True)
+    assert result.status == 0, result.output
+    statuses = result.statuses()
+    destructive = {c.id for c in load_catalogue().controls if c.destructive}
+    assert {"AUTH_ENUM", "AUTH_LOCKOUT", "RESET_MAIL", "PWD_CHANGE"} <= destructive
+    assert {statuses[c] for c in destructive if c in statuses} == {"skipped"}
+    with sqlite3.connect(state / "portal.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM sign_in_failures").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM password_resets").fetchone() == (0,)
+        changed = db.execute(
+            "SELECT username FROM accounts WHERE password_changed_at != created_at"
+        ).fetchall()
+        assert changed == []
+    mails = [p for p in (state / "maildir").rglob("*") if p.is_file()]
+    assert mails == [], "the portal sent e-mail during a run without destructive checks"

@@ -3,7 +3,7 @@ Feature: E-mails about passwords
   E-mail is not a safe place for passwords or health information, and a patient must hear about
   every change to their password.
 
-  @reset_mail
+  @reset_mail @destructive
   Scenario: Reset e-mails carry no password or patient data
     Given the test mailbox can be read
     When a password reset is requested for the password test account

@@ -50,6 +50,9 @@ class PageView:
 
 
 class PortalDriver(Protocol):
+    # The last page the portal served in each browser context, for throttle-aware messages.
+    pages: PageWatch
+
     def sign_in(self, page: Page, account: Account) -> SignInOutcome: ...
 
     def is_signed_in(self, page: Page) -> bool: ...

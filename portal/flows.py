@@ -29,7 +29,7 @@ links carry tokens). Values filled in are registered with the redactor before th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -206,48 +206,39 @@ def _flow_problems(steps: Sequence[Step]) -> list[str]:
     return problems
 
 
-def _selector_or_flow_schema(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-    # A plain str | tuple[Step, ...] union would report a bad step under a union-member label
-    # ("tuple[Step, ...]") that hides its line in the profile; this keeps the step's own path.
-    steps = handler.generate_schema(tuple[Step, ...])
+def _steps_schema(*, selector_allowed: bool) -> Callable[..., core_schema.CoreSchema]:
+    """The schema of a flow field; ``selector_allowed`` also takes a plain selector string.
 
-    def selector_or_steps(value: Any, validate_steps: core_schema.ValidatorFunctionWrapHandler):
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, list | tuple):
-            raise ValueError("give a selector, or a list of steps (see profiles/template.yaml)")
-        if not value:
-            raise ValueError("a flow needs at least one step")
-        flow = validate_steps(value)
-        problems = _flow_problems(flow)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return flow
+    A plain ``str | tuple[Step, ...]`` union would report a bad step under a union-member label
+    ("tuple[Step, ...]") that hides its line in the profile; this keeps the step's own path.
+    """
+    expected = "a selector, or a list of steps" if selector_allowed else "a list of steps"
 
-    return core_schema.no_info_wrap_validator_function(selector_or_steps, steps)
+    def schema(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        steps = handler.generate_schema(tuple[Step, ...])
 
+        def validate(value: Any, validate_steps: core_schema.ValidatorFunctionWrapHandler) -> Any:
+            if selector_allowed and isinstance(value, str):
+                return value
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"give {expected} (see profiles/template.yaml)")
+            if not value:
+                raise ValueError("a flow needs at least one step")
+            flow = validate_steps(value)
+            problems = _flow_problems(flow)
+            if problems:
+                raise ValueError("; ".join(problems))
+            return flow
 
-def _flow_schema(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-    steps = handler.generate_schema(tuple[Step, ...])
+        return core_schema.no_info_wrap_validator_function(validate, steps)
 
-    def only_steps(value: Any, validate_steps: core_schema.ValidatorFunctionWrapHandler):
-        if not isinstance(value, list | tuple):
-            raise ValueError("give a list of steps (see profiles/template.yaml)")
-        if not value:
-            raise ValueError("a flow needs at least one step")
-        flow = validate_steps(value)
-        problems = _flow_problems(flow)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return flow
-
-    return core_schema.no_info_wrap_validator_function(only_steps, steps)
+    return schema
 
 
 # A profile field that takes a selector (its usual meaning) or a flow.
-SelectorOrFlow = Annotated[str | Flow, GetPydanticSchema(_selector_or_flow_schema)]
+SelectorOrFlow = Annotated[str | Flow, GetPydanticSchema(_steps_schema(selector_allowed=True))]
 # A profile field that takes only a flow.
-Steps = Annotated[Flow, GetPydanticSchema(_flow_schema)]
+Steps = Annotated[Flow, GetPydanticSchema(_steps_schema(selector_allowed=False))]
 
 
 # -- checks the profile's sections make of their flows ----------------------------------------

@@ -223,6 +223,18 @@ class SecondFactorMixin(FlowSteps):
         mfa = self.profile.mfa
         return mfa is not None and page.locator(mfa.code).first.is_visible()
 
+    def finish_sign_in(self, page: Page, account: Account) -> State:
+        """Complete a sign-in left at the second factor, wherever the page has gone since: back
+        on the code form, on a sign-in page that resumes the pending sign-in, or signed out."""
+        if not self.asks_second_factor(page):
+            self._goto(page, self.profile.sign_in.url)
+            state = self.page_state(page)
+            if state == "signed_out":
+                state = self.first_factor(page, account)
+            if state != "second_factor":
+                return state
+        return self.complete_second_factor(page, account)
+
     # -- enrolment -------------------------------------------------------------------------
     def _enrolment(self) -> TotpEnrolment:
         enrolment = self._mfa().enrolment

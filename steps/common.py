@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from playwright.sync_api import Cookie, Page, Response
@@ -73,8 +75,9 @@ def refusal_shown(page: Page, profile: Profile, response: Response | None) -> st
     return refusal.reason if refusal is not None else ""
 
 
-def check_session(driver: PortalDriver, page: Page, profile: Profile) -> Replay:
-    """Open the signed-in page with ``page``'s cookies: signed in, or why not."""
+@contextmanager
+def navigation_answers(page: Page) -> Iterator[list[Response]]:
+    """The portal's answers to the page's own navigations while the block runs."""
     answers: list[Response] = []
 
     def keep(response: Response) -> None:
@@ -83,9 +86,15 @@ def check_session(driver: PortalDriver, page: Page, profile: Profile) -> Replay:
 
     page.on("response", keep)
     try:
-        signed_in = driver.is_signed_in(page)
+        yield answers
     finally:
         page.remove_listener("response", keep)
+
+
+def check_session(driver: PortalDriver, page: Page, profile: Profile) -> Replay:
+    """Open the signed-in page with ``page``'s cookies: signed in, or why not."""
+    with navigation_answers(page) as answers:
+        signed_in = driver.is_signed_in(page)
     if signed_in:
         return Replay(True)
     return Replay(False, refusal_shown(page, profile, answers[-1] if answers else None))

@@ -115,18 +115,7 @@ def open_directly(
     if mfa_visit.state == "second_factor" and not any(v.answered for v in before):
         # Positive control: with the second factor given, the same URLs must answer.
         second = mfa_driver(driver)
-        page = mfa_visit.page
-        state = "second_factor" if second.asks_second_factor(page) else ""
-        if not state:
-            # The portal may keep the pending sign-in: its sign-in page then asks for the code.
-            page.goto(profile.url(profile.sign_in.url), wait_until="load")
-            state = second.page_state(page)
-            if state == "signed_out":
-                state = second.first_factor(page, mfa_visit.account)
-        if (
-            state == "second_factor"
-            and second.complete_second_factor(page, mfa_visit.account) == "signed_in"
-        ):
+        if second.finish_sign_in(mfa_visit.page, mfa_visit.account) == "signed_in":
             after = [_visit(mfa_visit, driver, profile, url) for url in urls]
         evidence.json("the same URLs after the second factor", [vars(v) for v in after])
     return DirectVisits(before, after)

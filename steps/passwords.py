@@ -25,7 +25,6 @@ from pydantic import SecretStr
 from pytest_bdd import given, then, when
 
 from portal.background import ProbeContext, SlowProbes, slow_probe
-from portal.browser_errors import PageWatch
 from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
@@ -227,8 +226,7 @@ class PasswordKeeper:
 
     def _throttle(self, page: Page, message: str = "") -> Refusal | None:
         """A throttle shown by the last page the portal served, or by the form's message."""
-        pages: PageWatch | None = getattr(self.driver, "pages", None)
-        served = pages.last(page) if pages is not None else None
+        served = self.driver.pages.last(page)
         if served is not None and served.refusal() is not None:
             return served.refusal()
         return self.limits.classify(None, message)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Cookie, Page, Response
+from playwright.sync_api import BrowserContext, Cookie, Page
 from pytest_bdd import given, then, when
 
 from portal.background import ProbeContext, SlowProbes, slow_probe
@@ -45,6 +45,7 @@ from steps.common import (
     Replay,
     SignedInVisit,
     check_session,
+    navigation_answers,
     refusal_shown,
     session_cookies_of,
     signed_in_outcome,
@@ -161,17 +162,8 @@ def back_shows_nothing(
     if session_controls.back_data is None:
         raise Inconclusive("the page Back returns to was not recorded before sign-out")
     page = visit.page
-    answers: list[Response] = []
-
-    def keep(response: Response) -> None:
-        if response.frame == page.main_frame and response.request.is_navigation_request():
-            answers.append(response)
-
-    page.on("response", keep)
-    try:
+    with navigation_answers(page) as answers:
         page.go_back(wait_until="load")
-    finally:
-        page.remove_listener("response", keep)
     shown = driver.shows_patient_data(page, profile.patient)
     check = BackCheck(
         url_before=session_controls.back_url,

@@ -17,25 +17,22 @@ from portal.catalogue import load_catalogue
 from portal.profile import ProfileError, load_profile
 from portal.roles import conflicts, waits
 from tests.audits import audit_env, derived_profile, run_audit
+from tests.test_profile import ENV as PROFILE_ENV
+from tests.test_profile import GOOD
 
-ENV = {"P": "correct horse battery staple", "L": "another long passphrase here"}
-BASE = """
-    name: Test portal
-    base_url: https://portal.test.invalid/
-    sign_in: {url: /login, username: "#u", password: "#p", submit: "#s"}
-    signed_in: {url: /home, indicator: "#me"}
-    sign_out: {control: "#out"}
-    protected_pages:
-      - {name: home, url: /home, patient_data: "#data"}
+ENV = {**PROFILE_ENV, "L": "another long passphrase here"}
+# The minimal profile plus a password tester and a lockout account (LOCKED_USER is replaced).
+BASE = (
+    GOOD
+    + """      tester: {username: audit.tester, password: "${PORTAL_PATIENT_PASSWORD}",
+               dedicated_test_account: true}
+      lockout: {username: LOCKED_USER, password: "${L}", dedicated_test_account: true}
     passwords:
       account: tester
       change: {url: /pw, current_password: "#c", new_password: "#n", submit: "#s",
                success: "#ok", error: "#err"}
-    accounts:
-      patient: {username: audit.patient, password: "${P}"}
-      tester: {username: audit.tester, password: "${P}", dedicated_test_account: true}
-      lockout: {username: LOCKED_USER, password: "${L}", dedicated_test_account: true}
 """
+)
 
 
 def _profile(tmp_path: Path, lockout_user: str, extra: str = "") -> Path:

@@ -33,9 +33,10 @@ from portal.plugin import launch_browser
 from portal.profile import Profile, ProfileError, load_profile
 from portal.second_factor import EnrolmentOffer, secret_of
 from scanners.mfa import EnrolmentObservation, evaluate_enrolment, secret_bits, secret_source
+from tests.test_profile import GOOD
 
 PASSWORD = "Flow-test-" + secrets.token_urlsafe(12)
-ENV = {"FLOW_PASSWORD": PASSWORD}
+ENV = {"FLOW_PASSWORD": PASSWORD, "PORTAL_PATIENT_PASSWORD": PASSWORD}
 
 # -- the purpose-built portal ----------------------------------------------------------------
 
@@ -486,19 +487,10 @@ def test_secret_source_names_only_sources_that_yielded_the_secret() -> None:
 
 # -- profile validation ----------------------------------------------------------------------
 
-BASE = """
-    name: Test portal
-    base_url: https://portal.test.invalid/
-    sign_in: {url: /login, username: "#u", password: "#p", submit: "#s"}
-    signed_in: {url: /home, indicator: "#me"}
-    sign_out: {control: "#out"}
-    protected_pages:
-      - {name: home, url: /home, patient_data: "#data"}
-    accounts:
-      patient:
-        username: audit.patient
-        password: ${FLOW_PASSWORD}
-    mfa:
+# The minimal profile of tests/test_profile.py, with an authenticator enrolment page.
+BASE = (
+    GOOD
+    + """    mfa:
       code: "#c"
       submit: "#go"
       enrolment:
@@ -509,6 +501,7 @@ BASE = """
         confirm_submit: "#ok"
         enrolled: "#on"
 """
+)
 
 
 def problems(tmp_path: Path, extra: str) -> str:

@@ -34,7 +34,13 @@ from portal.catalogue import Control, load_catalogue
 from portal.driver import PortalDriver, SignInOutcome, load_driver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
-from portal.profile import DEFAULT_DRIVER, Profile, ProfileError, load_profile, read_raw
+from portal.profile import (
+    DEFAULT_DRIVER,
+    Profile,
+    ProfileError,
+    load_profile,
+    starts_reference_portal,
+)
 from portal.roles import conflicts as account_conflicts
 from portal.roles import waits as account_waits
 from reports.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
@@ -211,12 +217,12 @@ def _start_audit(config: pytest.Config) -> AuditRun:
     profile_path = Path(config.getoption("profile"))
     weaknesses = [w.strip() for w in config.getoption("weaken").split(",") if w.strip()]
     try:
-        raw, _ = read_raw(profile_path)
+        wants_reference_portal = starts_reference_portal(profile_path)
     except ProfileError as exc:
         _fail_usage(f"bad profile: {exc}")
         raise
     portal = None
-    if raw.get("reference_portal"):
+    if wants_reference_portal:
         portal = _start_reference_portal(weaknesses)
     elif weaknesses:
         _fail_usage(f"--weaken applies only to the bundled reference portal, not to {profile_path}")

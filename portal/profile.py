@@ -814,5 +814,7 @@ def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Prof
 
 
 def starts_reference_portal(path: str | Path) -> bool:
+    """Whether the profile asks for the bundled reference portal (read before interpolation,
+    because the portal provides the variables the profile references)."""
     data, _ = read_raw(Path(path))
     return bool(data.get("reference_portal", False))

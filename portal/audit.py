@@ -1,9 +1,11 @@
 """Run an audit and build its reports: ``python -m portal.audit``.
 
 Runs the scenarios with pytest (the audit plugin does the work), then renders the Allure report
-as one HTML file and points ``reports/latest`` at the run. Exit status: 0 every evaluated control
-passed, 1 at least one failed, 2 nothing failed but some could not be evaluated (or nothing was
-evaluated), 3 bad profile or usage, 4 an internal error of the audit itself.
+as one HTML file that makes no network request and points ``reports/latest`` at the run. Every
+report file is readable by its owner only (umask 077 from the first byte, inherited by pytest and
+the Allure CLI) unless ``--report-mode`` widens the run's files at the end. Exit status: 0 every
+evaluated control passed, 1 at least one failed, 2 nothing failed but some could not be evaluated
+(or nothing was evaluated), 3 bad profile or usage, 4 an internal error of the audit itself.
 """
 
 from __future__ import annotations
@@ -17,6 +19,17 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+from portal.child_run import run_forwarding_signals
+from portal.report_files import (
+    DEFAULT_MODE,
+    MODES,
+    PRIVATE_UMASK,
+    ReportNetworkError,
+    apply_mode,
+    make_report_offline,
+    secure_runs_dir,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "reports" / "runs"
@@ -50,6 +63,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--run-dir", default=None, help="where to write this run's reports")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     parser.add_argument("--no-latest", action="store_true", help="leave reports/latest alone")
+    parser.add_argument(
+        "--report-mode",
+        choices=sorted(MODES),
+        default=DEFAULT_MODE,
+        help="who may read the run's reports: private (0600/0700, the default), group "
+        "(0640/0750) or world (0644/0755)",
+    )
     if "--" in argv:
         split = argv.index("--")
         return parser.parse_args(argv[:split]), argv[split + 1 :]
@@ -86,7 +106,7 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
         command.append("--allow-destructive")
     if args.deny_destructive:
         command.append("--deny-destructive")
-    return subprocess.call(command + extra, cwd=ROOT)
+    return run_forwarding_signals(command + extra, ROOT)
 
 
 def render_allure(run_dir: Path, title: str) -> str | None:
@@ -116,9 +136,14 @@ def render_allure(run_dir: Path, title: str) -> str | None:
         text=True,
         timeout=300,
     )
-    if completed.returncode != 0 or not (output / "index.html").is_file():
+    index = output / "index.html"
+    if completed.returncode != 0 or not index.is_file():
         tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
         return "Allure report generation failed: " + " / ".join(tail)
+    try:
+        make_report_offline(index)
+    except ReportNetworkError as exc:
+        return f"UNSAFE HTML REPORT: {exc}"
     return None
 
 
@@ -133,8 +158,24 @@ def point_latest(run_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = parse_args(sys.argv[1:] if argv is None else argv)
+    # Before anything is written: every file and directory of the run (pytest's, the plugin's,
+    # the Allure CLI's, all children inherit it) is created private from its first byte.
+    os.umask(PRIVATE_UMASK)
     run_dir = Path(args.run_dir).resolve() if args.run_dir else new_run_dir()
+    in_runs = run_dir.is_relative_to(RUNS)
+    if in_runs:
+        secure_runs_dir(RUNS)
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _audit(args, extra, run_dir)
+    finally:
+        # Also narrows what a reused --run-dir held from an earlier, widened run.
+        apply_mode(run_dir, args.report_mode)
+        if in_runs:
+            secure_runs_dir(RUNS)
+
+
+def _audit(args: argparse.Namespace, extra: list[str], run_dir: Path) -> int:
     status_file = run_dir / "exit-status"
     status_file.unlink(missing_ok=True)
     status = run_pytest(args, run_dir, extra)

@@ -1,24 +1,38 @@
 """Evidence: every artifact the suite writes goes through one redactor.
 
-Secrets are the profile's passwords and TOTP secrets plus every session cookie value the run sees.
-Their raw, URL-encoded, JSON-escaped and HTML-escaped spellings are replaced with ``[REDACTED]`` in
-text, in binary files and inside zip archives (Playwright traces), before anything reaches a report.
+Secrets are the profile's passwords and TOTP secrets, the credentials in its URLs, every value the
+run sets (new passwords, codes, recovery codes) and every session cookie value the run sees. Their
+raw, URL-encoded, JSON-escaped, HTML-escaped and ``repr`` spellings are replaced with ``[REDACTED]``
+in text, in binary files and inside zip archives (Playwright traces), before anything reaches a
+report. Credentials in any URL (``https://user:secret@host/``) are masked even when unknown.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import json
 import re
 import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 MASK = "[REDACTED]"
 MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words; no real secret is this short
+# The userinfo of a URL that carries a password ("scheme://user:secret@"), wherever it appears:
+# RFC 3986 userinfo characters only, after a scheme, so binary data practically never matches.
+_USERINFO_CHARS = rb"[A-Za-z0-9\-._~%!$&()*+,;=\[\]]"  # brackets: a part already masked
+_URL_USERINFO = re.compile(
+    rb"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,30}://)"
+    + _USERINFO_CHARS
+    + rb"+:"
+    + _USERINFO_CHARS
+    + rb"*@"
+)
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
 
 
 def _standalone(digits: bytes) -> re.Pattern[bytes]:
@@ -42,11 +56,21 @@ class Redactor:
             quote(secret, safe=""),
             quote_plus(secret, safe=""),
             quote(secret),
-            json.dumps(secret)[1:-1],
             html.escape(secret),
+            # Allure step parameters are the repr of the step's arguments.
+            repr(secret)[1:-1],
         }
+        # Each spelling also as it appears inside a JSON string (result files, traces).
+        for spelling in list(spellings):
+            spellings.add(json.dumps(spelling)[1:-1])
+            spellings.add(json.dumps(spelling, ensure_ascii=False)[1:-1])
         with self._lock:
             self._needles.update(s.encode("utf-8") for s in spellings if s)
+
+    def add_url_credentials(self, value: object) -> None:
+        """Register the credentials of every URL in ``value`` (a URL, a profile, nested data)."""
+        for secret in url_credentials(value):
+            self.add(secret)
 
     def __len__(self) -> int:
         return len(self._needles)
@@ -63,13 +87,15 @@ class Redactor:
                     data = _standalone(needle).sub(MASK.encode(), data)
                 else:
                     data = data.replace(needle, MASK.encode())
+        if b"@" in data:
+            data = _URL_USERINFO.sub(rb"\g<scheme>" + MASK.encode() + b"@", data)
         return data
 
     def redact_text(self, text: str) -> str:
         return self.redact_bytes(text.encode("utf-8")).decode("utf-8")
 
     def contains_secret(self, data: bytes) -> bool:
-        return any(
+        return _URL_USERINFO.search(data) is not None or any(
             _standalone(needle).search(data) if needle.isdigit() else needle in data
             for needle in self._ordered()
         )
@@ -102,6 +128,50 @@ class Redactor:
             if (path.stat().st_mtime_ns, path.stat().st_size) != before:
                 changed += 1
         return changed
+
+
+def url_without_credentials(url: str) -> str:
+    """The URL without its userinfo: ``https://user:secret@host/`` becomes ``https://host/``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def url_credentials(value: object) -> list[str]:
+    """Every secret spelling of the credentials in the URLs found in ``value``: a string, a
+    pydantic model (a profile), or mappings and sequences of them.
+
+    For ``https://user:se%40cret@host/``: the userinfo as written and decoded, the password as
+    written and decoded, and the Basic authorization a browser sends. (Too short to register,
+    they are still masked in URL form: see ``_URL_USERINFO``.)
+    """
+    found: list[str] = []
+    for url in _urls_in(value):
+        netloc = urlsplit(url).netloc
+        if "@" not in netloc:
+            continue
+        userinfo = netloc.rpartition("@")[0]
+        user, _, password = userinfo.partition(":")
+        decoded = f"{unquote(user)}:{unquote(password)}"
+        found += [userinfo, unquote(userinfo), password, unquote(password)]
+        found.append(base64.b64encode(decoded.encode("utf-8")).decode("ascii"))
+    return [secret for secret in dict.fromkeys(found) if secret]
+
+
+def _urls_in(value: object) -> Iterable[str]:
+    if isinstance(value, str):
+        yield from _URL_IN_TEXT.findall(value)
+    elif isinstance(value, bytes):
+        yield from _urls_in(value.decode("utf-8", "replace"))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _urls_in(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _urls_in(item)
+    elif hasattr(value, "model_dump"):
+        yield from _urls_in(value.model_dump(warnings=False))
 
 
 class Evidence:

@@ -2,7 +2,8 @@
 
 Mixed into ``portal.driver.SelectorDriver``. Client-side form validation is switched off before
 submitting, because what counts is what the server accepts: an attacker posts the form without
-the browser's help. Every wait is bounded by the profile's navigation timeout.
+the browser's help. Every wait is bounded by the profile's navigation timeout. Every password
+typed here is registered with the redactor before it is typed, whoever called.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class PasswordFlows(FlowSteps):
     def change_password(self, page: Page, current: str | None, new: str) -> FormAnswer:
         """Submit the change form; ``current=None`` leaves the current-password field empty
         (and types nothing where ``before_form`` re-authenticates)."""
+        # Registered before anything is typed: a trace or step parameter never shows them.
+        self.redactor.add(new)
+        self.redactor.add(current)
         form = self._change_form()
         reauthenticated = self.open_change_form(page, "" if current is None else current)
         current_field = page.locator(form.current_password).first
@@ -182,6 +186,7 @@ class PasswordFlows(FlowSteps):
 
     def complete_reset(self, page: Page, new: str) -> FormAnswer:
         """Set a new password on the page an open reset link shows."""
+        self.redactor.add(new)
         flow = self._reset_flow()
         field = page.locator(flow.new_password).first
         field.fill(new)

@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from portal.allure_writer import install_redacting_writer
 from portal.background import SlowProbes
 from portal.background import registered as registered_probes
 from portal.browser import QUIET_ARGS, TrustError, find_chromium, verified_leaf_spki
@@ -43,6 +45,7 @@ from portal.profile import (
 )
 from portal.roles import conflicts as account_conflicts
 from portal.roles import waits as account_waits
+from portal.run_stop import RunStopper, run_seconds
 from reports.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,6 +152,11 @@ class AuditRun:
     # Accounts shared between checks that disturb each other (portal.roles).
     warnings: list[str] = field(default_factory=list)
     waits_for: dict[str, set[str]] = field(default_factory=dict)
+    # The selected scenarios and those that reached an outcome, so a stopped run can name the
+    # unfinished ones (portal.run_stop).
+    items: list[pytest.Item] = field(default_factory=list)
+    finished: set[str] = field(default_factory=set)
+    stopper: RunStopper | None = None
 
     def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
         applied = {name: self.profile.threshold(name) for name in control.threshold}
@@ -256,6 +264,7 @@ def _load_checked(profile_path: Path) -> tuple[Profile, Redactor]:
         _fail_usage(f"bad profile:\n{exc}")
         raise
     redactor = Redactor(profile.secrets())
+    redactor.add_url_credentials(profile)
     _PROCESS.redactor = redactor
     if profile.driver != DEFAULT_DRIVER:
         # A profile that names a driver runs that module's code: say which, before it runs.
@@ -337,6 +346,10 @@ def _begin(session: pytest.Session) -> None:
         return
     run = _start_audit(config)
     config.stash[AUDIT_KEY] = run
+    install_redacting_writer(config, run.redactor)
+    run.items = list(session.items)
+    run.stopper = RunStopper(lambda reason: _stop_run(session, reason))
+    run.stopper.arm(run_seconds(run.profile))
     wanted = []
     for item in session.items:
         control = control_of(item)
@@ -355,6 +368,11 @@ def _begin(session: pytest.Session) -> None:
         if conflict.first.controls & selected and conflict.second.controls & selected
     ]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"portal-audit: this run stops at the latest after {run.stopper.seconds:g} s "
+            "(timeouts.run_seconds)"
+        )
     for warning in run.warnings:
         if reporter is not None:
             reporter.write_line(f"portal-audit: warning: {warning}", yellow=True)
@@ -528,6 +546,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     )
     item.stash[OUTCOME_KEY] = result
     run.record(result)
+    run.finished.add(item.nodeid)
 
 
 def _log_internal_error(text: str) -> str:
@@ -574,10 +593,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = final_status(exitstatus, None)
             _write_status(session.exitstatus)
         return
+    if run.stopper is not None and not run.stopper.disarm():
+        # The run deadline or a signal came first: its watchdog writes the reports and ends
+        # the process; nothing may write after it.
+        threading.Event().wait()
     run.stop()
+    summary = _write_reports(session, run, run.results, {})
+    session.exitstatus = final_status(exitstatus, run)
+    _write_status(session.exitstatus)
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(f"portal-audit: {summary['verdict']}; summary in {run.run_dir}")
+
+
+def _write_reports(
+    session: pytest.Session,
+    run: AuditRun,
+    results: dict[str, ControlResult],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """summary.json and the matrix, then every artifact of the run redacted."""
     catalogue = load_catalogue()
     summary = build_summary(
-        run.results,
+        results,
         catalogue,
         profile=run.profile.name,
         target=run.profile.base_url,
@@ -587,6 +625,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "weaknesses": run.weaknesses,
             "warnings": run.warnings,
+            **extra,
         },
     )
     write_reports(summary, catalogue, run.run_dir)
@@ -595,11 +634,50 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     alluredir = session.config.getoption("allure_report_dir", None)
     if alluredir and not Path(alluredir).resolve().is_relative_to(run.run_dir):
         run.redactor.redact_tree(Path(alluredir))
-    session.exitstatus = final_status(exitstatus, run)
-    _write_status(session.exitstatus)
-    tr = session.config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None:
-        tr.write_line(f"portal-audit: {summary['verdict']}; summary in {run.run_dir}")
+    return summary
+
+
+def unfinished_results(run: AuditRun, reason: str) -> dict[str, ControlResult]:
+    """The outcomes so far, with every scenario that had not finished inconclusive (or skipped,
+    when it would have been skipped anyway)."""
+    results = dict(run.results)
+    for item in run.items:
+        control = control_of(item)
+        if control is None or item.nodeid in run.finished:
+            continue
+        skipped = skip_reason(run, item, control)
+        threshold, note = run.threshold_for(control)
+        result = ControlResult(
+            control_id=control.id,
+            status="skipped" if skipped else "inconclusive",
+            reason=skipped or f"{reason} before this check finished",
+            threshold=threshold,
+            threshold_note=note,
+            measured="",
+            scenarios=[item.name],
+        )
+        existing = results.get(control.id)
+        results[control.id] = existing.merge(result) if existing else result
+    return results
+
+
+def _stop_run(session: pytest.Session, reason: str) -> int:
+    """Called by the run stopper's thread: write the reports of a run stopped early."""
+    run = _audit(session.config)
+    assert run is not None
+    results = unfinished_results(run, reason)
+    try:
+        run.stop()
+    finally:
+        _write_reports(session, run, results, {"stopped": reason})
+    status = EXIT_STATUS[verdict(results)]
+    _write_status(status)
+    unfinished = sum(1 for r in results.values() if r.reason.startswith(reason))
+    sys.stderr.write(
+        f"portal-audit: {reason}; {unfinished} unfinished control(s) inconclusive; "
+        f"summary in {run.run_dir}\n"
+    )
+    return status
 
 
 # -- fixtures --------------------------------------------------------------------------------

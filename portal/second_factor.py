@@ -123,12 +123,15 @@ class SecondFactorMixin(FlowSteps):
 
     def wrong_totp(self, secret: str, attempt: int) -> str:
         """A well-formed code that is valid at no step near now."""
+        self.redactor.add(secret)
         current = int(time.time() // TOTP_PERIOD)
         near = {totp_at(secret, current + k) for k in range(-3, 4)}
         candidate = attempt * 7919 % 1_000_000
         while f"{candidate:06d}" in near:
             candidate = (candidate + 1) % 1_000_000
-        return f"{candidate:06d}"
+        code = f"{candidate:06d}"
+        self.redactor.add(code)
+        return code
 
     # -- the second-factor form ------------------------------------------------------------
     def _mfa(self) -> SecondFactor:
@@ -324,6 +327,9 @@ class SecondFactorMixin(FlowSteps):
                 problem = f"the QR code could not be read: {type(exc).__name__}"
             if uri:
                 self.redactor.add(uri)
+                # The secret as the QR code spells it (secret_of normalises it, below).
+                for raw in parse_qs(urlsplit(uri).query).get("secret", []):
+                    self.redactor.add(raw)
                 if secret_of(EnrolmentOffer(False, uri)) is None:
                     problem = "the QR code holds no TOTP secret"
                     uri = None

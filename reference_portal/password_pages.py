@@ -93,6 +93,7 @@ class PasswordPages:
 
     def _store_password(self, account: Account, password: str) -> None:
         password_hash = self.portal.authenticator.hash_password(password)
+        self.portal.sessions.record_issued(password)
         with self.db.connect() as conn:
             conn.execute(
                 "UPDATE accounts SET password_hash = ?, password_changed_at = ? WHERE id = ?",

@@ -66,14 +66,17 @@ class SessionStore:
         self._clock = clock
         self._issued_token_log = issued_token_log
 
+    def record_issued(self, secret: str) -> None:
+        """Test hook only: lets portal-audit's own tests prove that no session cookie value or
+        password set by a check reaches an audit artifact. Never set for a real deployment."""
+        if self._issued_token_log is not None:
+            with self._issued_token_log.open("a", encoding="utf-8") as log:
+                log.write(secret + "\n")
+
     def create(self, account_id: int | None, user_agent: str = "") -> tuple[str, Session]:
         """Start a session under a brand-new token; returns the raw token for the cookie."""
         token = secrets.token_urlsafe(self.token_bytes)
-        if self._issued_token_log is not None:
-            # Test hook only: lets portal-audit's own tests prove no session cookie value
-            # reaches an audit artifact. Never set for a real deployment.
-            with self._issued_token_log.open("a", encoding="utf-8") as log:
-                log.write(token + "\n")
+        self.record_issued(token)
         now = self._clock()
         session = Session(
             token_hash=hash_token(token),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from portal.catalogue import Catalogue
+from portal.evidence import url_without_credentials
+from portal.report_files import MODES, write_private
 
 ControlStatus = Literal["passed", "failed", "inconclusive", "skipped"]
 # When a control has several scenarios, the worst outcome stands for the control.
@@ -70,7 +73,8 @@ def build_summary(
     return {
         "verdict": verdict(results),
         "profile": profile,
-        "target": target,
+        # A credential in the portal's address (https://user:secret@host/) is never reported.
+        "target": url_without_credentials(target),
         "catalogue_version": catalogue.version,
         "counts": counts,
         "controls": controls,
@@ -79,8 +83,10 @@ def build_summary(
 
 
 def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    """summary.json and the matrix (CSV, Markdown), each readable by its owner only."""
+    run_dir.mkdir(parents=True, exist_ok=True, mode=MODES["private"].directory)
+    summary = {**summary, "target": url_without_credentials(str(summary.get("target", "")))}
+    write_private(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     rows = []
     for control_id, result in summary["controls"].items():
         control = catalogue.get(control_id)
@@ -98,10 +104,11 @@ def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) 
                 "sources": "; ".join(control.sources),
             }
         )
-    with (run_dir / "compliance-matrix.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["control"])
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]) if rows else ["control"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_private(run_dir / "compliance-matrix.csv", table.getvalue().encode("utf-8"))
     lines = [
         f"# Compliance matrix: {summary['profile']}",
         "",
@@ -124,7 +131,7 @@ def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) 
             row["sources"],
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    (run_dir / "compliance-matrix.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_private(run_dir / "compliance-matrix.md", ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def _cell(text: str) -> str:

@@ -212,11 +212,15 @@ class PasswordKeeper:
         self.current = self.original
 
     def remember(self, password: str) -> None:
+        """A password this check sets: masked in every artifact, looked for in every e-mail."""
         self.redactor.add(password)
         self.ledger.add(password)
 
     def sign_in(self, page: Page, password: str | None = None) -> bool:
-        outcome = self.driver.sign_in(page, with_password(self.account, password or self.current))
+        typed = password or self.current
+        # Also a password never set, such as a truncated one: it is typed, so it is a secret.
+        self.redactor.add(typed)
+        outcome = self.driver.sign_in(page, with_password(self.account, typed))
         return outcome.signed_in
 
     def state(self) -> str:
@@ -253,6 +257,7 @@ class PasswordKeeper:
         """Submit a change; ``current=""`` means the password the account has now."""
         self.remember(new)
         given = self.current if current == "" else current
+        self.redactor.add(given)  # a wrong current password is typed too
         try:
             answer = self._submit(page, given, new, "changing the password")
         except Inconclusive:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
 import subprocess
 import sys
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,3 +142,39 @@ def implemented_controls() -> set[str]:
             if token.startswith("@") and token[1:] in markers:
                 found.add(markers[token[1:]].id)
     return found
+
+
+def file_contents(path: Path) -> Iterator[tuple[str, bytes]]:
+    """A file's bytes, and those of every entry of a zip inside it (traces, HARs), by name."""
+    data = path.read_bytes()
+    yield str(path), data
+    if data[:4] == b"PK\x03\x04":
+        yield from _zip_contents(str(path), data)
+
+
+def _zip_contents(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for entry in archive.namelist():
+            content = archive.read(entry)
+            yield f"{name}!{entry}", content
+            if content[:4] == b"PK\x03\x04":
+                yield from _zip_contents(f"{name}!{entry}", content)
+
+
+def issued_secrets(run: AuditResult) -> list[str]:
+    """Session tokens the reference portal issued and passwords the checks set in this run."""
+    log = run.run_dir.parent / "issued-tokens.txt"
+    assert log.is_file(), "the reference portal records issued session tokens for this test"
+    return [line for line in log.read_text().split() if line]
+
+
+def leaked_secrets(run_dir: Path, secrets: list[str]) -> tuple[int, list[str]]:
+    """(files and entries checked, names of those holding any of ``secrets``)."""
+    needles = [s.encode() for s in secrets]
+    checked, leaks = 0, []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        for name, content in file_contents(path):
+            checked += 1
+            if any(n in content for n in needles):
+                leaks.append(name)
+    return checked, leaks

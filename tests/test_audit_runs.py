@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import socket
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -16,6 +13,8 @@ from tests.audits import (
     audit_env,
     derived_profile,
     implemented_controls,
+    issued_secrets,
+    leaked_secrets,
     run_audit,
 )
 
@@ -72,41 +71,15 @@ def test_logout_weakness_fails_only_sess_logout(logout_weakness_run: AuditResult
     assert ".png" in attachments and ".zip" in attachments, "failed scenarios keep evidence"
 
 
-def _contents(path: Path) -> Iterator[tuple[str, bytes]]:
-    data = path.read_bytes()
-    yield str(path), data
-    if data[:4] == b"PK\x03\x04":
-        yield from _zip_contents(str(path), data)
-
-
-def _zip_contents(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for entry in archive.namelist():
-            content = archive.read(entry)
-            yield f"{name}!{entry}", content
-            if content[:4] == b"PK\x03\x04":
-                yield from _zip_contents(f"{name}!{entry}", content)
-
-
-def _issued_tokens(run: AuditResult) -> list[str]:
-    log = run.run_dir.parent / "issued-tokens.txt"
-    assert log.is_file(), "the reference portal records issued session tokens for this test"
-    return [line for line in log.read_text().split() if line]
-
-
 def test_no_password_or_session_cookie_in_any_artifact(
     compliant_run: AuditResult, logout_weakness_run: AuditResult
 ) -> None:
-    checked = 0
     for run in (compliant_run, logout_weakness_run):
-        needles = [s.encode() for s in run.secrets + _issued_tokens(run)]
+        needles = run.secrets + issued_secrets(run)
         assert len(needles) >= 4
-        for path in sorted(p for p in run.run_dir.rglob("*") if p.is_file()):
-            for name, content in _contents(path):
-                checked += 1
-                leaked = [n for n in needles if n in content]
-                assert not leaked, f"a secret reached {name}"
-    assert checked > 20
+        checked, leaks = leaked_secrets(run.run_dir, needles)
+        assert not leaks, f"a secret reached {leaks}"
+        assert checked > 20
 
 
 def _closed_port() -> int:

@@ -344,6 +344,9 @@ def _begin(session: pytest.Session) -> None:
         return
     if not any(control_of(item) for item in session.items):
         return
+    # Reports are private from their first byte, also when the plugin runs under plain pytest
+    # rather than the runner (which sets the same umask before anything is written).
+    os.umask(0o077)
     run = _start_audit(config)
     config.stash[AUDIT_KEY] = run
     install_redacting_writer(config, run.redactor)

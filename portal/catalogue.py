@@ -1,15 +1,128 @@
-"""The controls catalogue (catalogue/controls.yaml): ID, statement, default thresholds, sources."""
+"""The controls catalogue (catalogue/controls.yaml): ID, statement, default thresholds, sources.
+
+Every threshold has ``limits``: its type and the values a profile's ``policy:`` may give it. The
+catalogue's own defaults are checked against them when it loads.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "catalogue" / "controls.yaml"
+_INTEGER_TEXT = re.compile(r"[-+]?[0-9]+")
+
+
+def number_text(value: float) -> str:
+    """A bound as a reader writes it: 86400, not 86400.0."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def shown(value: Any) -> str:
+    """A profile value in a message, as YAML would write it, never more than a short line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Limit(BaseModel):
+    """The values one threshold may take: a ranged integer or number, a boolean, one of some
+    names (``choice``) or a non-empty list of them (``subset``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["integer", "number", "boolean", "choice", "subset"]
+    min: float | None = None
+    max: float | None = None
+    values: list[str] = []
+
+    @model_validator(mode="after")
+    def _complete(self) -> Limit:
+        ranged = self.type in ("integer", "number")
+        if ranged != (self.min is not None and self.max is not None):
+            raise ValueError(f"a {self.type} limit {'needs' if ranged else 'takes no'} min and max")
+        if ranged and self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is above max")
+        listed = self.type in ("choice", "subset")
+        if listed != bool(self.values):
+            raise ValueError(f"a {self.type} limit {'needs' if listed else 'takes no'} values")
+        return self
+
+    def describe(self) -> str:
+        """What the threshold may be, for messages and the controls page."""
+        if self.type in ("integer", "number"):
+            assert self.min is not None and self.max is not None
+            kind = "an integer" if self.type == "integer" else "a number"
+            return f"{kind} from {number_text(self.min)} to {number_text(self.max)}"
+        if self.type == "boolean":
+            return "true or false"
+        if self.type == "choice":
+            return f"one of {', '.join(self.values)}"
+        return f"a list of one or more of {', '.join(self.values)}"
+
+    def apply(self, value: Any) -> Any:
+        """The value as the checks use it, or ValueError saying what is allowed.
+
+        Numbers may be YAML numbers or number text (an environment reference gives text); a
+        boolean must be a YAML boolean, never the text "false".
+        """
+        given = repr(value) if isinstance(value, list) and len(repr(value)) <= 80 else shown(value)
+        refused = ValueError(f"must be {self.describe()}, got {given}")
+        if self.type == "boolean":
+            if not isinstance(value, bool):
+                raise refused
+            return value
+        if self.type == "choice":
+            if not isinstance(value, str) or value not in self.values:
+                raise refused
+            return value
+        if self.type == "subset":
+            if (
+                not isinstance(value, list)
+                or not value
+                or any(not isinstance(v, str) or v not in self.values for v in value)
+                or len(set(value)) != len(value)
+            ):
+                raise refused
+            return list(value)
+        number = _number(value, integer=self.type == "integer")
+        assert self.min is not None and self.max is not None
+        if number is None or not self.min <= number <= self.max:
+            raise refused
+        return number
+
+
+def _number(value: Any, *, integer: bool) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if integer:
+            return int(text) if _INTEGER_TEXT.fullmatch(text) else None
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        if integer:
+            return int(value) if value.is_integer() else None
+        return value
+    return None
 
 
 class Control(BaseModel):
@@ -19,6 +132,7 @@ class Control(BaseModel):
     area: str
     statement: str
     threshold: dict[str, Any] = {}
+    limits: dict[str, Limit] = {}
     project_default: list[str] = []
     sources: list[str] = []
     destructive: bool = False
@@ -27,6 +141,20 @@ class Control(BaseModel):
     feature: str = ""
     feature_required: bool = True
     note: str = ""
+
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> Control:
+        if set(self.limits) != set(self.threshold):
+            raise ValueError(
+                f"{self.id}: limits must name exactly the thresholds "
+                f"(thresholds {sorted(self.threshold)}, limits {sorted(self.limits)})"
+            )
+        for name, default in self.threshold.items():
+            try:
+                self.limits[name].apply(default)
+            except ValueError as exc:
+                raise ValueError(f"{self.id}: default {name}: {exc}") from None
+        return self
 
     def not_offered(self, reason: str) -> tuple[str, str]:
         """The outcome (failed or skipped) and reason when a portal lacks this control's feature."""
@@ -45,6 +173,21 @@ class Catalogue(BaseModel):
     version: int
     controls: list[Control]
 
+    @model_validator(mode="after")
+    def _shared_thresholds_agree(self) -> Catalogue:
+        seen: dict[str, Control] = {}
+        for control in self.controls:
+            for name in control.threshold:
+                first = seen.setdefault(name, control)
+                if first is not control and (
+                    first.threshold[name] != control.threshold[name]
+                    or first.limits[name] != control.limits[name]
+                ):
+                    raise ValueError(
+                        f"{name}: {first.id} and {control.id} give it different defaults or limits"
+                    )
+        return self
+
     def get(self, control_id: str) -> Control:
         for control in self.controls:
             if control.id == control_id.upper():
@@ -60,6 +203,13 @@ class Catalogue(BaseModel):
         for control in self.controls:
             defaults.update(control.threshold)
         return defaults
+
+    def limits(self) -> dict[str, Limit]:
+        """Every policy setting a profile may override, with the values it may take."""
+        found: dict[str, Limit] = {}
+        for control in self.controls:
+            found.update(control.limits)
+        return found
 
     def areas(self) -> list[str]:
         return sorted({control.area for control in self.controls})

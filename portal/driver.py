@@ -25,6 +25,35 @@ from portal.profile import Account, Profile, ProfileError, ProtectedPage
 from portal.second_factor import SecondFactorMixin
 from scanners.http import redact_set_cookie
 
+# What a CAPTCHA looks like on a page: the widgets' own frames and containers (reCAPTCHA,
+# hCaptcha, Cloudflare Turnstile) and any element whose attributes say captcha. Checked only
+# where an expected page did not appear, so a word on an ordinary page cannot mislead.
+CAPTCHA_SELECTORS = (
+    "iframe[src*='recaptcha' i]",
+    "iframe[src*='hcaptcha' i]",
+    "iframe[src*='challenges.cloudflare.com' i]",
+    "iframe[title*='captcha' i]",
+    ".g-recaptcha",
+    ".h-captcha",
+    ".cf-turnstile",
+    "[id*='captcha' i]",
+    "[class*='captcha' i]",
+    "[name*='captcha' i]",
+    "[aria-label*='captcha' i]",
+    "text=/captcha/i",
+)
+CAPTCHA_AFTER_SIGN_IN = (
+    "the portal asked for a CAPTCHA after sign-in; an automated audit cannot pass it"
+)
+
+
+class SignOutIneffective(Inconclusive):  # noqa: N818 - an audit outcome, like Inconclusive
+    """The sign-out control was used, yet the page still shows the patient signed in.
+
+    Inconclusive for checks that need a signed-out browser; SESS_LOGOUT catches it and judges
+    whether the session really survived (its replay), since that is the failure it exists for.
+    """
+
 
 @dataclass(frozen=True)
 class SignInOutcome:
@@ -123,6 +152,19 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
     def _signed_out_marker(self) -> str:
         return self.profile.signed_in.signed_out_indicator or self.profile.sign_in.username
 
+    def captcha_shown(self, page: Page) -> bool:
+        """Whether the page shows a CAPTCHA (a widget, or the profile's lockout.captcha)."""
+        selectors = list(CAPTCHA_SELECTORS)
+        if self.profile.lockout.captcha:
+            selectors.insert(0, self.profile.lockout.captcha)
+        for selector in selectors:
+            try:
+                if page.locator(selector).first.is_visible():
+                    return True
+            except PlaywrightError:
+                continue
+        return False
+
     # -- protocol ----------------------------------------------------------------------------
     def sign_in(self, page: Page, account: Account) -> SignInOutcome:
         set_cookies: list[str] = []
@@ -189,12 +231,15 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
         except PlaywrightTimeout:
             served = self.pages.last(page)
             refusal = served.refusal() if served else None
-            detail = (
-                f"{refusal.reason} after submitting the sign-in form"
-                if refusal
-                else "no signed-in indicator appeared after submitting the form "
-                f"({self._where(page)})"
-            )
+            if refusal:
+                detail = f"{refusal.reason} after submitting the sign-in form"
+            elif self.captcha_shown(page):
+                detail = f"{CAPTCHA_AFTER_SIGN_IN} ({self._where(page)})"
+            else:
+                detail = (
+                    "no signed-in indicator appeared after submitting the form "
+                    f"({self._where(page)})"
+                )
             return SignInOutcome(False, detail, before, self._remember_cookie_values(page))
         if self.asks_second_factor(page):
             if account.totp_secret is None:
@@ -220,6 +265,11 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
         try:
             indicator.or_(signed_out).first.wait_for(state="visible", timeout=self.timeout_ms)
         except PlaywrightTimeout:
+            if self.captcha_shown(page):
+                raise Inconclusive(
+                    f"{page.url} asked for a CAPTCHA instead of showing the signed-in page or the "
+                    "sign-in form; an automated audit cannot pass it"
+                ) from None
             raise Inconclusive(
                 f"{page.url} showed neither the signed-in indicator nor the sign-in form"
             ) from None
@@ -247,13 +297,23 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
                 control.click(timeout=self.timeout_ms)
             except PlaywrightTimeout:
                 raise Inconclusive(f"sign-out control {out.control!r} not found") from None
+        indicator = page.locator(self.profile.signed_in.indicator).first
         try:
-            page.locator(self.profile.signed_in.indicator).first.wait_for(
-                state="hidden", timeout=self.timeout_ms
-            )
+            # Hidden while the next page loads proves nothing: a sign-out that sends the patient
+            # back to a signed-in page hides the indicator for a moment too. So: hidden, loaded,
+            # and still hidden on the page it loaded.
+            indicator.wait_for(state="hidden", timeout=self.timeout_ms)
             page.wait_for_load_state("load", timeout=self.timeout_ms)
+            indicator.wait_for(state="hidden", timeout=self.timeout_ms)
         except PlaywrightTimeout:
-            raise Inconclusive("the signed-in indicator stayed visible after signing out") from None
+            if indicator.is_visible():
+                raise SignOutIneffective(
+                    "the portal's sign-out was used, but the signed-in indicator stayed visible "
+                    f"after signing out ({self._where(page)})"
+                ) from None
+            raise Inconclusive(
+                f"the page after signing out did not finish loading ({self._where(page)})"
+            ) from None
 
     def open_protected(self, page: Page, protected: ProtectedPage) -> PageView:
         response = self._goto(page, protected.url)

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from portal.errors import Inconclusive
 from portal.pacing import Pacer
 from portal.profile import Profile
 from scanners.enumeration import FormComparison
@@ -60,6 +61,9 @@ def _forms(profile: Profile) -> list[_Form]:
     return forms
 
 
+MAX_UNANSWERED = 3
+
+
 def sample_forms(profile: Profile, samples: int) -> tuple[list[FormComparison], Pacer]:
     """Every form's answers for the known and an unknown account, with positive controls."""
     settings = profile.auth_enum
@@ -72,8 +76,20 @@ def sample_forms(profile: Profile, samples: int) -> tuple[list[FormComparison], 
     limits = profile.rate_limits
     pacer = Pacer(limits.pacing("enumeration"), limits.budget_seconds)
     wrong_password = "Wrong-" + secrets.token_urlsafe(12)
+    unanswered: list[FormAnswer] = []
 
     def post(form: _Form, user: str, password: str) -> FormAnswer:
+        answer = _post(form, user, password)
+        # A portal that stopped answering gets no more submissions, each a full timeout long.
+        unanswered[:] = [*unanswered, answer] if answer.status is None else []
+        if len(unanswered) >= MAX_UNANSWERED:
+            raise Inconclusive(
+                f"the portal stopped answering: {MAX_UNANSWERED} submissions in a row got no "
+                f"answer (last: {answer.error})"
+            )
+        return answer
+
+    def _post(form: _Form, user: str, password: str) -> FormAnswer:
         while True:
             pacer.turn()
             client = FormClient(

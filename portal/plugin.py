@@ -33,7 +33,7 @@ from portal.background import registered as registered_probes
 from portal.browser import QUIET_ARGS, TrustError, find_chromium, verified_leaf_spki
 from portal.browser_errors import PageWatch, describe_browser_error
 from portal.catalogue import Control, load_catalogue
-from portal.driver import PortalDriver, SignInOutcome, load_driver
+from portal.driver import PortalDriver, SignInOutcome, SignOutIneffective, load_driver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
 from portal.profile import (
@@ -513,8 +513,18 @@ def _status_of(
         text = str(excinfo.value).strip()
         message = text.splitlines()[0] if text else excinfo.typename
         if isinstance(excinfo.value, AssertionError):
-            return "failed", message
+            return "failed", with_findings(message, text)
     return "inconclusive", f"could not be evaluated: {message}"
+
+
+def with_findings(first_line: str, text: str, most: int = 3) -> str:
+    """A failure's one-line reason naming what failed: the findings listed under the first
+    line of an evaluation's description ("- key: message"), the first few of them."""
+    findings = [line[2:] for line in text.splitlines()[1:] if line.startswith("- ")]
+    if not findings:
+        return first_line
+    more = f"; and {len(findings) - most} more" if len(findings) > most else ""
+    return f"{first_line}: {'; '.join(findings[:most])}{more}"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -870,18 +880,23 @@ def page(contexts: Contexts) -> Page:
 class Preflight:
     outcome: SignInOutcome
     signed_out: bool
+    sign_out_problem: str = ""
 
 
 @pytest.fixture(scope="session")
 def preflight(browser: Browser, audit_run: AuditRun, driver: PortalDriver) -> Preflight:
     """Sign in and out once; every browser scenario relies on this having worked."""
     context = browser.new_context()
+    context.set_default_timeout(audit_run.profile.timeouts.navigation_seconds * 1000)
     try:
         page = context.new_page()
         outcome = driver.sign_in(page, audit_run.profile.patient)
         signed_out = False
         if outcome.signed_in:
-            driver.sign_out(page)
+            try:
+                driver.sign_out(page)
+            except SignOutIneffective as exc:
+                return Preflight(outcome, False, str(exc))
             signed_out = not driver.is_signed_in(page)
         return Preflight(outcome, signed_out)
     finally:
@@ -895,7 +910,8 @@ def usable_portal(preflight: Preflight) -> Preflight:
             f"preflight failed, the test account cannot sign in: {preflight.outcome.detail}"
         )
     if not preflight.signed_out:
-        raise Inconclusive("preflight failed: the test account could not sign out")
+        why = f": {preflight.sign_out_problem}" if preflight.sign_out_problem else ""
+        raise Inconclusive(f"preflight failed: the test account could not sign out{why}")
     return preflight
 
 

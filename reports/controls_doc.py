@@ -41,7 +41,8 @@ def render() -> str:
         "",
         "D = destructive (runs only when allowed, on a dedicated test account); "
         "S = slow (real waiting, in the background).",
-        "Thresholds are profile `policy:` settings; the values shown are the defaults.",
+        "Thresholds are profile `policy:` settings; the values shown are the defaults, and in "
+        "brackets what a profile may set (a profile outside that range is refused).",
         "Feature: what the portal must offer; listed under the profile's `not_offered`, the control "
         "fails when the feature is required, and is skipped when it is optional.",
         "",
@@ -52,7 +53,10 @@ def render() -> str:
     for control in catalogue.controls:
         flags = [f"`{w.flag}`" for w in WEAKNESSES if w.control == control.id]
         flags += [f"(`{w.flag}`)" for w in WEAKNESSES if control.id in w.also_breaks]
-        threshold = ", ".join(f"{k}={v}" for k, v in control.threshold.items())
+        threshold = ", ".join(
+            f"{name}={value} ({control.limits[name].describe()})"
+            for name, value in control.threshold.items()
+        )
         marks = "/".join(m for m, on in (("D", control.destructive), ("S", control.slow)) if on)
         cells = [
             control.id,

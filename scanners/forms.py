@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from scanners.http import describe_error
@@ -131,6 +132,27 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+def _read_bounded(response: Any, deadline: float) -> str:
+    """The answer's body, within the request's deadline and size cap: a portal that trickles
+    bytes or streams forever is a timeout, not a hang (the socket timeout alone only bounds
+    each read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer did not arrive within the request's deadline")
+        chunk = response.read1(64 * 1024) if hasattr(response, "read1") else response.read()
+        if not chunk:
+            return b"".join(chunks).decode("utf-8", "replace")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise http.client.HTTPException(f"the answer is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+
+
 class FormClient:
     """One visitor: a cookie jar and a TLS context that verifies the portal's certificate."""
 
@@ -160,13 +182,12 @@ class FormClient:
         if data is not None:
             headers["Content-Type"] = FORM_CONTENT_TYPE
         request = urllib.request.Request(url, data=data, headers=headers)
+        deadline = time.monotonic() + self.timeout
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                body = response.read().decode("utf-8", "replace")
-                return response.status, response.headers, body
+                return response.status, response.headers, _read_bounded(response, deadline)
         except urllib.error.HTTPError as exc:
-            body = exc.read().decode("utf-8", "replace")
-            return exc.code, exc.headers, body
+            return exc.code, exc.headers, _read_bounded(exc, deadline)
 
     def submit(
         self, page_url: str, field_name: str, values: Mapping[str, str], hide: tuple[str, ...]

@@ -7,6 +7,9 @@ Fetch for nosniff, Referrer Policy), because a header a browser ignores protects
 
 Each evaluator collects every issue under a stable key. If any probe could not be fetched the
 result is inconclusive, unless a failure was already found elsewhere: a failure found is a failure.
+Judging needs at least one successful (2xx) page among the responses: headers seen only on error
+pages and redirects (a portal failing behind its proxy, a throttle, a redirect loop) are not the
+portal's own, so that result is inconclusive whatever they carry.
 """
 
 from __future__ import annotations
@@ -321,6 +324,19 @@ def _evaluate(
         passed_reason=passed_reason,
         failed_reason=failed_reason,
     )
+    unsuccessful = _no_successful_page(examined, noun)
+    if unsuccessful is not None:
+        # Headers seen only on error pages or redirects (a portal down behind its proxy, a
+        # throttle, a redirect loop) are not the portal's pages' headers: neither verdict holds.
+        if unreachable:
+            unsuccessful += f"; {len(unreachable)} more not fetched"
+        return Evaluation(
+            status="inconclusive",
+            reason=unsuccessful,
+            measured=measured,
+            threshold=threshold,
+            findings=result.findings,
+        )
     if result.status == "failed":
         return result
     if unreachable:
@@ -341,6 +357,25 @@ def _evaluate(
             threshold=threshold,
         )
     return result
+
+
+def _no_successful_page(examined: Sequence[HttpProbe], noun: str) -> str | None:
+    """Why ``examined`` cannot be judged when none of them answered 2xx, else None."""
+    if not examined or any(p.status is not None and 200 <= p.status < 300 for p in examined):
+        return None
+    statuses = Counter(f"HTTP {p.status}" for p in examined)
+    tally = ", ".join(
+        f"{status} on {count}/{len(examined)}" for status, count in statuses.most_common()
+    )
+    if all(p.status is not None and p.status >= 400 for p in examined):
+        return (
+            f"every page answered with an error ({tally} {noun}): headers judged on error "
+            "pages alone say nothing about the portal's own pages"
+        )
+    return (
+        f"no page answered successfully ({tally} {noun}): headers judged on redirects and "
+        "error pages alone say nothing about the portal's own pages"
+    )
 
 
 # --- HSTS ---------------------------------------------------------------------------------
@@ -544,11 +579,27 @@ def evaluate_framing(check: FramingCheck) -> Evaluation:
             measured=measured,
             threshold=applied,
         )
+    if check.frame_status is None:
+        return Evaluation(
+            "inconclusive",
+            "the frame stayed empty and the framed sign-in page never answered: an empty frame "
+            "proves nothing about framing",
+            measured=measured,
+            threshold=applied,
+        )
     if not check.blocked_by:
         return Evaluation(
             "inconclusive",
             "the frame stayed empty, but its answer carried neither CSP frame-ancestors nor "
-            "X-Frame-Options: something else kept it empty",
+            "X-Frame-Options refusing other origins: something else kept it empty",
+            measured=measured,
+            threshold=applied,
+        )
+    if not 200 <= check.frame_status < 400:
+        return Evaluation(
+            "inconclusive",
+            f"the framed request answered HTTP {check.frame_status}, not the sign-in page: a "
+            "header on that answer says nothing about framing the sign-in page itself",
             measured=measured,
             threshold=applied,
         )
@@ -560,16 +611,33 @@ def evaluate_framing(check: FramingCheck) -> Evaluation:
     )
 
 
+# Sources that let a page of any http(s) origin frame the page, the check's own origin included.
+_ANY_ANCESTOR = frozenset({"*", "http:", "https:", "http://*", "https://*"})
+
+
+def _refuses_other_origins(sources: Sequence[str]) -> bool:
+    """Whether a frame-ancestors source list keeps out an unrelated origin (the check's own)."""
+    lowered = [s.lower() for s in sources]
+    if not lowered:
+        return True  # an empty list matches nothing, like 'none'
+    return not any(s in _ANY_ANCESTOR or s.endswith(".invalid") for s in lowered)
+
+
 def framing_header(headers: Mapping[str, str]) -> str:
-    """The response header that forbids framing by other origins, described, or empty."""
+    """The response header that forbids framing by other origins, described, or empty.
+
+    A frame-ancestors list that admits any origin (``*``, a bare scheme) forbids nothing, and
+    where any enforced policy sets frame-ancestors, browsers ignore X-Frame-Options.
+    """
     lowered = {k.lower(): v for k, v in headers.items()}
-    for policy in lowered.get("content-security-policy", "").split(","):
-        for directive in policy.split(";"):
-            name, _, value = directive.strip().partition(" ")
-            if name.lower() == "frame-ancestors" and value.strip():
-                return f"CSP frame-ancestors {value.strip()}"
+    policies = parse_csp_list(lowered.get("content-security-policy", ""))
+    ancestors = [p["frame-ancestors"] for p in policies if "frame-ancestors" in p]
+    for sources in ancestors:
+        if _refuses_other_origins(sources):
+            shown = " ".join(sources) or "'none'"
+            return f"CSP frame-ancestors {shown}"
     option = lowered.get("x-frame-options", "").strip()
-    if option.upper() in ("DENY", "SAMEORIGIN"):
+    if not ancestors and option.upper() in ("DENY", "SAMEORIGIN"):
         return f"X-Frame-Options: {option.upper()}"
     return ""
 

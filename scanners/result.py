@@ -53,7 +53,9 @@ class Evaluation:
     def describe(self) -> str:
         """All findings, one per line, for a failure message or an attachment."""
         lines = [self.reason]
-        lines.extend(f"- {f}" for f in self.findings)
+        # Failing findings first, as "- key: message"; advisory ones after, marked so.
+        lines.extend(f"- {f}" for f in self.findings if f.severity == "fail")
+        lines.extend(f"  (advisory) {f}" for f in self.findings if f.severity != "fail")
         return "\n".join(lines)
 
 

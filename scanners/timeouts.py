@@ -222,6 +222,9 @@ class SessionEnding:
     session the event must *not* end, or a fresh one, checked the same way right after the
     refused replay: signed in proves the refusal is not a throttle, a uniform error page or an
     outage. ``refusal`` is set when the refused replay was itself a throttle or block page.
+    ``anonymous`` is the negative control for a replay that looks signed in: a browser holding
+    no cookie at all, checked the same way, looked signed in too (None: not taken). Then the
+    check cannot tell a session from no session, and "still signed in" proves nothing.
     """
 
     event: str
@@ -231,6 +234,7 @@ class SessionEnding:
     control_after: bool | None = None
     control_name: str = "a fresh sign-in"
     refusal: str = ""
+    anonymous: bool | None = None
 
 
 def evaluate_session_ended(ending: SessionEnding, *, control: str, finding_key: str) -> Evaluation:
@@ -246,6 +250,17 @@ def evaluate_session_ended(ending: SessionEnding, *, control: str, finding_key: 
     )
     if ending.control_after is not None:
         measured += f"; control right after ({ending.control_name}): {_alive(ending.control_after)}"
+    if ending.anonymous is not None:
+        measured += f"; negative control (a browser without cookies): {_alive(ending.anonymous)}"
+    if ending.after and ending.anonymous:
+        return Evaluation(
+            "inconclusive",
+            f"the replay after {event} looked signed in, but so did a browser holding no cookie "
+            "at all: the signed-in check cannot tell a session from none (check "
+            "signed_in.indicator), so the replay proves nothing",
+            measured=measured,
+            threshold=applied,
+        )
     if ending.after:
         return Evaluation(
             "failed",

@@ -18,6 +18,7 @@ from portal.lockout_probe import LockoutSequence, SignInAnswer
 from portal.plugin import ControlRecord
 from portal.profile import Account, Profile
 from scanners.enumeration import FormComparison, evaluate_enumeration
+from scanners.http import fetch, make_ssl_context
 from scanners.lockout import LockoutMeasurement, Who, evaluate_lockout
 from steps.outcome import conclude
 
@@ -172,6 +173,19 @@ def lockout_meets_policy(
 def enumeration_samples(profile: Profile, evidence: Evidence) -> list[FormComparison]:
     if profile.auth_enum is None:
         pytest.skip("the profile has no auth_enum section (a known username and form fields)")
+    # Dozens of submissions follow, each allowed the navigation timeout: a portal that does not
+    # answer one request within the reachability timeout would only make them all time out.
+    reachable = fetch(
+        profile.url(profile.sign_in.url),
+        ssl_context=make_ssl_context(profile.tls.ca_file),
+        timeout=profile.timeouts.reachability_seconds,
+        kind="page",
+    )
+    if reachable.error:
+        raise Inconclusive(
+            f"the sign-in form did not answer at {reachable.url}: {reachable.error}; no samples "
+            "were sent"
+        )
     comparisons, pacer = sample_forms(profile, int(profile.threshold("samples")))
     evidence.json("answers (usernames shown as <username>)", answers_evidence(comparisons))
     if pacer.describe():

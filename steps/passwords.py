@@ -131,7 +131,8 @@ def with_password(account: Account, password: str) -> Account:
     return account.model_copy(update={"password": SecretStr(password)})
 
 
-def open_mailbox(settings: MailboxSettings | None) -> Mailbox:
+def open_mailbox(settings: MailboxSettings | None, timeout: float) -> Mailbox:
+    """The test mailbox; each IMAP operation is bounded by ``timeout`` seconds."""
     if settings is None:
         raise Inconclusive("the profile has no 'mailbox': the portal's e-mails cannot be read")
     if settings.maildir is not None:
@@ -146,6 +147,7 @@ def open_mailbox(settings: MailboxSettings | None) -> Mailbox:
         folder=imap.folder,
         tls=imap.tls,
         ca_file=imap.ca_file,
+        timeout=timeout,
     )
 
 
@@ -618,7 +620,7 @@ class MailVisit:
 
 @given("the test mailbox can be read", target_fixture="mail_visit")
 def mailbox_readable(profile: Profile) -> MailVisit:
-    box = open_mailbox(profile.mailbox)
+    box = open_mailbox(profile.mailbox, profile.timeouts.reachability_seconds)
     mailbox_keys(box)
     assert profile.mailbox is not None
     return MailVisit(box, profile.mailbox)
@@ -894,7 +896,7 @@ def reset_link_probe(probe: ProbeContext) -> ResetMeasurement:
         profile=profile,
         flow=section.reset,
         account=account,
-        box=open_mailbox(profile.mailbox),
+        box=open_mailbox(profile.mailbox, profile.timeouts.reachability_seconds),
         mailbox=profile.mailbox,
         context=candidate_context(profile, account),
         current=account.password.get_secret_value(),

@@ -14,7 +14,7 @@ from playwright.sync_api import BrowserContext, Cookie, Page
 from pytest_bdd import given, then, when
 
 from portal.background import ProbeContext, SlowProbes, slow_probe
-from portal.driver import PortalDriver, SignInOutcome
+from portal.driver import PortalDriver, SignInOutcome, SignOutIneffective
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
 from portal.plugin import AuditRun, Contexts, ControlRecord, Preflight
@@ -62,6 +62,9 @@ class SessionControls:
     replay_before: bool | None = None
     back_url: str = ""
     back_data: bool | None = None
+    # Set when the sign-out control was used but the page went on showing the patient signed
+    # in: SESS_LOGOUT then judges by the replay whether the session really survived.
+    sign_out_kept_page: str = ""
 
 
 @pytest.fixture
@@ -86,6 +89,42 @@ def _fresh_session_signed_in(contexts: Contexts, driver: PortalDriver, profile: 
     alive = check_session(driver, page, profile).signed_in
     contexts.finish(page.context)
     return alive
+
+
+def _anonymous_signed_in(contexts: Contexts, driver: PortalDriver, profile: Profile) -> bool:
+    """Negative control: a fresh browser without any cookie, checked the same way."""
+    page = contexts.new_page()
+    alive = driver.is_signed_in(page)
+    contexts.finish(page.context)
+    return alive
+
+
+@given("the patient has signed in on a shared computer", target_fixture="visit")
+def patient_signed_in_to_sign_out(
+    page: Page, driver: PortalDriver, profile: Profile
+) -> SignedInVisit:
+    """Signed in for SESS_LOGOUT, which does not rest on the preflight's sign-out.
+
+    The preflight signs out once and makes every other check inconclusive when that leaves the
+    patient signed in; for SESS_LOGOUT a sign-out that does not end the session is the very
+    failure it looks for, so it signs in by itself and judges the sign-out by the replay.
+    """
+    outcome = signed_in_outcome(driver, page, profile.patient)
+    names = session_cookies_of(profile, outcome)
+    cookies = [c for c in outcome.cookies_after if c.get("name") in names]
+    return SignedInVisit(page, outcome, names, cookies)
+
+
+@when("the patient signs out on the shared computer")
+def patient_signs_out_on_shared_computer(
+    page: Page, driver: PortalDriver, session_controls: SessionControls
+) -> None:
+    try:
+        driver.sign_out(page)
+    except SignOutIneffective as exc:
+        # The control was found and used; whether the session survived is what the replay
+        # after sign-out decides (and a control that could not be used stays inconclusive).
+        session_controls.sign_out_kept_page = str(exc)
 
 
 @given("the patient's session cookies have been captured", target_fixture="captured_cookies")
@@ -121,6 +160,11 @@ def replayed_cookies_refused(
 ) -> None:
     after = check_session(driver, contexts.new_page(cookies=list(captured_cookies)), profile)
     control_after = None if after.signed_in else _fresh_session_signed_in(contexts, driver, profile)
+    # A replay that looks signed in is a failure only if a browser without the session does
+    # not look signed in too (an indicator every visitor sees would make every replay "alive").
+    anonymous = _anonymous_signed_in(contexts, driver, profile) if after.signed_in else None
+    if session_controls.sign_out_kept_page:
+        control_record.measure(session_controls.sign_out_kept_page)
     ending = SessionEnding(
         "sign-out",
         after=after.signed_in,
@@ -128,6 +172,7 @@ def replayed_cookies_refused(
         positive_name="the same cookies replayed in a fresh browser just before sign-out",
         control_after=control_after,
         refusal=after.refusal,
+        anonymous=anonymous,
     )
     evaluation = evaluate_session_ended(
         ending, control="SESS_LOGOUT", finding_key="session.logout_replay_accepted"

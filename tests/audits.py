@@ -165,7 +165,8 @@ def issued_secrets(run: AuditResult) -> list[str]:
     """Session tokens the reference portal issued and passwords the checks set in this run."""
     log = run.run_dir.parent / "issued-tokens.txt"
     assert log.is_file(), "the reference portal records issued session tokens for this test"
-    return [line for line in log.read_text().split() if line]
+    # One per line: a password set by a check may be a passphrase with spaces.
+    return [line for line in log.read_text(encoding="utf-8").splitlines() if line]
 
 
 def leaked_secrets(run_dir: Path, secrets: list[str]) -> tuple[int, list[str]]:

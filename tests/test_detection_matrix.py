@@ -45,10 +45,13 @@ PARALLEL_AUDITS = 3
 def weakened_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, AuditResult]:
     """One focused audit per weakness flag: only the weakened control's scenarios."""
 
+    # Made before the threads start: the factory's first call creates its base directory.
+    directories = {w["flag"]: tmp_path_factory.mktemp(w["flag"]) for w in WEAKNESSES}
+
     def audit(weakness: dict[str, str]) -> tuple[str, AuditResult]:
         flag = weakness["flag"]
         scope = weakness["control"].lower()
-        return flag, run_audit(tmp_path_factory.mktemp(flag), weaken=(flag,), markexpr=scope)
+        return flag, run_audit(directories[flag], weaken=(flag,), markexpr=scope)
 
     with ThreadPoolExecutor(max_workers=PARALLEL_AUDITS) as pool:
         return dict(pool.map(audit, WEAKNESSES))

@@ -58,3 +58,28 @@ def test_nothing_evaluated_is_never_compliant() -> None:
     assert verdict(passed) == "compliant"
     summary = build_summary({}, load_catalogue(), profile="p", target="t", extra={})
     assert summary["verdict"] == "inconclusive"
+
+
+def test_a_failure_reason_names_its_failing_findings() -> None:
+    from portal.plugin import with_findings
+    from scanners.result import Finding, verdict
+
+    evaluation = verdict(
+        [
+            Finding("cert.expired", "expired 2 d ago"),
+            Finding("cert.expiring", "renew soon", severity="warn"),
+            Finding("cert.key", "RSA 1024 bits"),
+        ],
+        measured="",
+        threshold="",
+        passed_reason="ok",
+        failed_reason="the certificate does not meet Mozilla",
+    )
+    text = evaluation.describe()
+    reason = with_findings(text.splitlines()[0], text)
+    assert reason == (
+        "the certificate does not meet Mozilla: cert.expired: expired 2 d ago; "
+        "cert.key: RSA 1024 bits"
+    )
+    many = "\n".join(["failed"] + [f"- k{i}: m" for i in range(5)])
+    assert with_findings("failed", many).endswith("k2: m; and 2 more")

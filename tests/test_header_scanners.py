@@ -250,6 +250,48 @@ def test_hsts_without_probes_is_inconclusive(policy: HeaderPolicy) -> None:
     assert evaluate_hsts([], policy).status == "inconclusive"
 
 
+def _answered(status: int, *headers: tuple[str, str], kind: str = "page") -> HttpProbe:
+    return HttpProbe(url=f"https://p.test/{kind}", kind=kind, status=status, headers=headers)
+
+
+def test_headers_seen_only_on_error_pages_are_not_judged(policy: HeaderPolicy) -> None:
+    # Every page a 500 that carries every header (a proxy's error page): no pass, and no fail
+    # either when they lack them, since none of them is one of the portal's own pages.
+    good = (
+        ("Strict-Transport-Security", GOOD_HSTS),
+        ("Content-Security-Policy", GOOD_CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Cache-Control", "no-store"),
+    )
+    errors = [_answered(500, *good), _answered(500, *good, kind="error")]
+    for evaluation in (
+        evaluate_hsts(errors, policy),
+        evaluate_csp(errors, policy),
+        evaluate_misc(errors, policy),
+        evaluate_cache(errors, policy),
+    ):
+        assert evaluation.status == "inconclusive"
+        assert evaluation.reason.startswith("every page answered with an error (HTTP 500 on 2/2")
+    bare = [_answered(429), _answered(404, kind="error")]
+    assert evaluate_misc(bare, policy).status == "inconclusive"
+
+
+def test_headers_seen_only_on_redirects_are_not_judged(policy: HeaderPolicy) -> None:
+    redirects = [_answered(302, ("Strict-Transport-Security", GOOD_HSTS)) for _ in range(2)]
+    result = evaluate_hsts(redirects + [_answered(404, kind="error")], policy)
+    assert result.status == "inconclusive"
+    assert result.reason.startswith("no page answered successfully (HTTP 302 on 2/3, HTTP 404")
+
+
+def test_one_successful_page_lets_error_pages_be_judged(policy: HeaderPolicy) -> None:
+    page = _answered(200, ("Strict-Transport-Security", GOOD_HSTS))
+    error = _answered(500, kind="error")
+    result = evaluate_hsts([page, error], policy)
+    assert result.status == "failed"
+    assert keys(result) == ["hsts.missing"]
+
+
 # --- CSP parser ---------------------------------------------------------------------------
 
 

@@ -455,6 +455,54 @@ def test_hdr_csp_framing_blocked_because_nothing_loads_at_all() -> None:
     assert framing_header({"Content-Security-Policy": "default-src 'self'"}) == ""
 
 
+def test_hdr_csp_framing_an_empty_frame_that_never_answered_is_not_blocked() -> None:
+    never = FramingCheck(framed=False, top_level_loaded=True, frame_status=None, blocked_by="")
+    inconclusive(evaluate_framing(never), "never answered")
+    # A refusing header on an error answer is not the sign-in page refusing to be framed.
+    error = FramingCheck(False, True, 503, "CSP frame-ancestors 'none'")
+    inconclusive(evaluate_framing(error), "HTTP 503", "not the sign-in page")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Security-Policy": "frame-ancestors *"},
+        {"Content-Security-Policy": "frame-ancestors https: http:"},
+        {"Content-Security-Policy": "frame-ancestors *.invalid"},
+        # Where a policy sets frame-ancestors, browsers ignore X-Frame-Options.
+        {"Content-Security-Policy": "frame-ancestors *", "X-Frame-Options": "DENY"},
+        {"X-Frame-Options": "ALLOWALL"},
+    ],
+)
+def test_hdr_csp_framing_headers_that_admit_any_origin_block_nothing(
+    headers: dict[str, str],
+) -> None:
+    assert framing_header(headers) == ""
+    inconclusive(
+        evaluate_framing(FramingCheck(False, True, 200, framing_header(headers))), "neither"
+    )
+
+
+def test_hdr_csp_framing_headers_that_keep_other_origins_out() -> None:
+    assert framing_header(
+        {"Content-Security-Policy": "frame-ancestors 'self' https://portal.test"}
+    ) == ("CSP frame-ancestors 'self' https://portal.test")
+    assert framing_header({"Content-Security-Policy": "default-src 'self', frame-ancestors"}) == (
+        "CSP frame-ancestors 'none'"
+    )
+
+
+def test_sess_logout_replay_signed_in_like_a_browser_without_cookies_is_inconclusive() -> None:
+    # The signed-in check says "signed in" with no session at all: the replay proves nothing.
+    ending = SessionEnding("sign-out", True, True, "before", anonymous=True)
+    evaluation = evaluate_session_ended(ending, control="SESS_LOGOUT", finding_key="k")
+    inconclusive(evaluation, "browser holding no cookie", "signed_in.indicator")
+    kept = SessionEnding("sign-out", True, True, "before", anonymous=False)
+    failed = evaluate_session_ended(kept, control="SESS_LOGOUT", finding_key="session.kept")
+    assert failed.status == "failed"
+    assert "negative control (a browser without cookies): signed out" in failed.measured
+
+
 def test_mfa_otp_a_replay_answered_by_an_unknown_page_is_not_a_refusal() -> None:
     observed = OtpObservation(True, False, 3, False, 10, None, True, ("unknown", "second_factor"))
     inconclusive(

@@ -5,14 +5,18 @@ VENV := .venv
 PROFILE ?= profiles/reference.yaml
 WEAKEN ?=
 ARGS ?=
+TYPED := portal scanners steps tests reference_portal benchmarks
 
 .PHONY: setup browser audit test lint format clean
 
 setup: $(VENV)/.installed node_modules/.installed browser
 
-$(VENV)/.installed: requirements.txt
+# The pinned requirements first, then this project itself (editable, no further dependencies),
+# which registers the audit plugin with pytest through its pytest11 entry point.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -30,9 +34,11 @@ audit: setup
 test: setup
 	$(VENV)/bin/python -m pytest tests $(ARGS)
 
+# Every Python directory is linted, format-checked and type-checked.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(TYPED)
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

@@ -2,7 +2,7 @@
 
 For every configuration in ``tests/tls_servers.py`` this runs, a few times each:
 
-(a) this project's scanner (``scanners.tls.scan_tls`` plus the evaluators, in process),
+(a) this project's scanner (``scanners.tls_scan.scan_tls`` plus the evaluators, in process),
 (b) the sslyze command line with the same scan commands (``python -m sslyze``, JSON output),
 (c) testssl.sh (``testssl -p -s -S``, JSON output),
 
@@ -34,16 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanners.tls import (
-    PROTOCOL_COMMANDS,
-    PROTOCOLS,
-    MozillaPolicy,
-    evaluate_certificate,
-    evaluate_ciphers,
-    evaluate_protocols,
-    load_policy,
-    scan_tls,
-)
+from scanners.tls import evaluate_certificate, evaluate_ciphers, evaluate_protocols
+from scanners.tls_policy import PROTOCOLS, MozillaPolicy, load_policy
+from scanners.tls_scan import PROTOCOL_COMMANDS, scan_tls
 from tests.tls_servers import CONFIGS, LocalPki, RunningServer, tls_servers
 
 LEGACY_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")

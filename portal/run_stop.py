@@ -7,7 +7,7 @@ are redacted, and the process exits with the verdict's status (2, or 1 when a fi
 already failed).
 
 The stop happens on a watchdog thread, never inside whatever the main thread was doing: a signal
-handler only asks for the stop, the watchdog writes the reports through the plugin's ``finish``
+handler only asks for the stop, the watchdog writes the reports through the ``finish``
 callback and then ends the process at once, so no half-finished step can write afterwards.
 """
 

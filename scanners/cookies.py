@@ -185,3 +185,87 @@ def evaluate_session_cookies(cookies: Sequence[CookieRecord], names: Sequence[st
         passed_reason="every session cookie is Secure, HttpOnly and SameSite Lax or Strict",
         failed_reason="some session cookies lack Secure, HttpOnly or a strict enough SameSite",
     )
+
+
+def _held_values(cookies: Sequence[Mapping[str, Any]]) -> set[tuple[str, bytes]]:
+    return {(str(c.get("name", "")), _digest(c)) for c in cookies}
+
+
+def evaluate_cookies_dropped(
+    captured: Sequence[Mapping[str, Any]], held: Sequence[Mapping[str, Any]]
+) -> Evaluation:
+    """SESS_LOGOUT: after sign-out the browser no longer holds the captured session cookies.
+
+    ``captured`` are the session cookies taken from the browser while signed in, ``held`` the
+    browser's cookie jar after sign-out; a cookie is still held when a cookie of the same name
+    carries the same value (compared by digest). Finding key, one per cookie still held:
+    ``session.logout_cookie_still_held``. Nothing captured is inconclusive.
+    """
+    applied = "the browser holds none of the captured session cookies after sign-out (SESS_LOGOUT)"
+    if not captured:
+        return Evaluation(
+            "inconclusive",
+            "no session cookie was captured before sign-out, so none can be looked for after it",
+            threshold=applied,
+        )
+    jar = _held_values(held)
+    kept = sorted(str(c.get("name", "")) for c in captured if _held_values([c]) <= jar)
+    return verdict(
+        [
+            Finding(
+                "session.logout_cookie_still_held",
+                f"the browser still holds session cookie {name} after sign-out",
+                where=name,
+            )
+            for name in kept
+        ],
+        measured=f"session cookies left in the browser after sign-out: {len(kept)}",
+        threshold=applied,
+        passed_reason="sign-out removed the captured session cookies from the browser",
+        failed_reason=f"sign-out left these session cookies in the browser: {', '.join(kept)}",
+    )
+
+
+def evaluate_session_id_renewed(
+    before: Sequence[Mapping[str, Any]],
+    after: Sequence[Mapping[str, Any]],
+    session_cookies: Sequence[str],
+) -> Evaluation:
+    """SESS_FIXATION: sign-in issues a new session cookie and keeps no pre-sign-in session value.
+
+    ``before`` and ``after`` are the browser's cookies just before and just after a successful
+    sign-in; ``session_cookies`` the session cookie names the profile declares (may be empty).
+    Finding keys: ``session.fixation_no_new_cookie`` (sign-in set or changed no cookie at all)
+    and ``session.fixation_id_kept`` (a declared session cookie kept its pre-sign-in value).
+    """
+    changed = session_cookie_names(before, after)
+    earlier = _held_values(before)
+    declared = set(session_cookies)
+    kept = [
+        str(c.get("name", ""))
+        for c in after
+        if c.get("name") in declared and _held_values([c]) <= earlier
+    ]
+    findings: list[Finding] = []
+    if not changed:
+        findings.append(
+            Finding(
+                "session.fixation_no_new_cookie",
+                "sign-in issued no new session cookie: the pre-sign-in session ID was kept",
+            )
+        )
+    if kept:
+        findings.append(
+            Finding(
+                "session.fixation_id_kept",
+                f"sign-in kept the pre-sign-in value of {', '.join(kept)}",
+                where=", ".join(kept),
+            )
+        )
+    return verdict(
+        findings,
+        measured=f"cookies issued or changed at sign-in: {', '.join(changed) or 'none'}",
+        threshold="sign-in issues a new session ID (SESS_FIXATION)",
+        passed_reason="sign-in issued a new session cookie and kept no pre-sign-in session value",
+        failed_reason="sign-in did not renew the session ID",
+    )

@@ -1,4 +1,5 @@
-"""Security-header checks (HDR_HSTS, HDR_CSP, HDR_MISC, HDR_CACHE) over recorded probes.
+"""Security-header checks (HDR_HSTS, HDR_CSP, HDR_MISC, HDR_CACHE) over recorded probes, and
+AUTH_HTTPS's verdicts on the plain-HTTP redirect and on where the password was sent.
 
 Pure evaluation: every function here works on ``HttpProbe`` values already fetched by
 ``scanners.http``, so it can be tested on hand-written responses. The rules are versioned data in
@@ -9,7 +10,8 @@ Each evaluator collects every issue under a stable key. If any probe could not b
 result is inconclusive, unless a failure was already found elsewhere: a failure found is a failure.
 Judging needs at least one successful (2xx) page among the responses: headers seen only on error
 pages and redirects (a portal failing behind its proxy, a throttle, a redirect loop) are not the
-portal's own, so that result is inconclusive whatever they carry.
+portal's own, so that result is inconclusive whatever they carry (the header evaluators; the
+AUTH_HTTPS ones judge a single plain-HTTP answer and the URLs the password went to).
 """
 
 from __future__ import annotations
@@ -775,4 +777,78 @@ def evaluate_cache(probes: Sequence[HttpProbe], policy: HeaderPolicy) -> Evaluat
         threshold=f"Cache-Control containing {', '.join(required)} [{policy.version}]",
         passed_reason="every signed-in response forbids storing it",
         failed_reason="some signed-in responses may be stored by the browser or a cache",
+    )
+
+
+# --- AUTH_HTTPS: the sign-in form only over HTTPS -----------------------------------------
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def evaluate_https_redirect(probe: HttpProbe) -> Evaluation:
+    """AUTH_HTTPS: the sign-in page requested over plain HTTP redirects to https (or plain HTTP
+    is not served at all: the connection is refused).
+
+    Finding key: ``https.plain_http_served`` (plain HTTP answered without a redirect to an
+    https URL). A probe that failed any other way is inconclusive.
+    """
+    applied = "plain HTTP redirects to https or is not served (AUTH_HTTPS)"
+    if probe.error == "connection refused":
+        return Evaluation(
+            "passed",
+            "plain HTTP is not served at all",
+            measured="plain HTTP is not served at all (connection refused)",
+            threshold=applied,
+        )
+    if probe.error:
+        return Evaluation(
+            "inconclusive", f"plain HTTP could not be probed: {probe.error}", threshold=applied
+        )
+    location = probe.location or ""
+    findings = []
+    if probe.status not in REDIRECTS or not location.startswith("https://"):
+        findings.append(
+            Finding(
+                "https.plain_http_served",
+                f"plain HTTP answered {probe.status} instead of redirecting to https",
+                where=probe.url,
+            )
+        )
+    return verdict(
+        findings,
+        measured=f"plain HTTP answered {probe.status} -> {location or 'no redirect'}",
+        threshold=applied,
+        passed_reason="plain HTTP redirects to https",
+        failed_reason=f"plain HTTP answered {probe.status} instead of redirecting to https",
+    )
+
+
+def evaluate_credentials_transport(carrying: Sequence[str]) -> Evaluation:
+    """AUTH_HTTPS: every request that carried the password during sign-in went over https.
+
+    ``carrying`` are the URLs (without query) of the requests whose body held the password.
+    Finding key, one per plain-HTTP URL: ``https.password_over_plain_http``. No request seen
+    carrying the password is inconclusive: the sign-in was not observed.
+    """
+    applied = "the password is submitted only over https (AUTH_HTTPS)"
+    if not carrying:
+        return Evaluation(
+            "inconclusive",
+            "no request carrying the password was seen during sign-in",
+            threshold=applied,
+        )
+    plain = [url for url in carrying if not url.startswith("https://")]
+    return verdict(
+        [
+            Finding(
+                "https.password_over_plain_http",
+                "the password was sent over plain HTTP",
+                where=url,
+            )
+            for url in plain
+        ],
+        measured=f"requests carrying the password: {len(carrying)}, over plain HTTP: {len(plain)}",
+        threshold=applied,
+        passed_reason="the sign-in form is reached and submitted only over HTTPS",
+        failed_reason=f"the password was sent over plain HTTP to {', '.join(plain)}",
     )

@@ -1,6 +1,6 @@
 """Password-reset links (RESET_TOKEN): what a reset did, judged without I/O.
 
-The background probe in steps/passwords.py drives the reset flow and fills a
+The background probe in portal/reset_run.py drives the reset flow and fills a
 ``ResetMeasurement``; ``evaluate_reset`` turns it into a verdict. Reset links and tokens are
 secrets: they are never kept here, only their lengths, estimated bits and whether a Referer
 carried them.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scanners.result import Evaluation, Finding
+from scanners.result import Evaluation, Finding, verdict
 
 
 @dataclass(frozen=True)
@@ -369,4 +369,38 @@ def evaluate_back_after_sign_out(check: BackCheck) -> Evaluation:
         "Back after sign-out shows no patient data, where the same page showed it before",
         measured=measured,
         threshold=applied,
+    )
+
+
+# -- SESS_REVOKE: the list of active sessions ------------------------------------------------
+
+
+def evaluate_session_listing(
+    active: int | None, recent: int | None, *, signed_in_browsers: int = 2
+) -> Evaluation:
+    """SESS_REVOKE: the sessions page lists every signed-in browser and the recent sign-ins.
+
+    ``active`` and ``recent`` are the counts the sessions page showed (None: the profile names
+    no selector for that list, so it is not checked and cannot fail). Finding keys:
+    ``session.list_missing_sessions`` (fewer active sessions listed than ``signed_in_browsers``)
+    and ``session.list_no_recent_sign_in`` (no recent sign-in listed).
+    """
+    shown = "not checked (no selector)" if active is None else str(active)
+    listed = "not checked (no selector)" if recent is None else str(recent)
+    findings: list[Finding] = []
+    if active is not None and active < signed_in_browsers:
+        findings.append(
+            Finding(
+                "session.list_missing_sessions",
+                f"only {active} active session(s) listed, {signed_in_browsers} expected",
+            )
+        )
+    if recent is not None and recent < 1:
+        findings.append(Finding("session.list_no_recent_sign_in", "no recent sign-in is listed"))
+    return verdict(
+        findings,
+        measured=f"active sessions listed: {shown}; recent sign-ins listed: {listed}",
+        threshold=f"{signed_in_browsers} active sessions and a recent sign-in listed (SESS_REVOKE)",
+        passed_reason="the sessions page lists the signed-in browsers and the recent sign-ins",
+        failed_reason="the sessions page does not list every signed-in browser and recent sign-in",
     )

@@ -6,13 +6,15 @@ import pytest
 from playwright.sync_api import Page
 from pytest_bdd import given, then, when
 
+from portal.contexts import Contexts
 from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
-from portal.plugin import Contexts, ControlRecord, Preflight
+from portal.preflight import Preflight
 from portal.profile import Profile, ProxyAccess
+from portal.run import ControlRecord
+from portal.session_checks import refusal_shown
 from scanners.access import RecordVisit, evaluate_proxy_access
-from steps.common import refusal_shown
 from steps.outcome import conclude
 
 

@@ -15,8 +15,8 @@ from portal.errors import Inconclusive
 from portal.evidence import Evidence
 from portal.form_sampling import answers_evidence, sample_forms
 from portal.lockout_probe import LockoutSequence, SignInAnswer
-from portal.plugin import ControlRecord
 from portal.profile import Account, Profile
+from portal.run import ControlRecord
 from scanners.enumeration import FormComparison, evaluate_enumeration
 from scanners.http import fetch, make_ssl_context
 from scanners.lockout import LockoutMeasurement, Who, evaluate_lockout
@@ -60,7 +60,8 @@ class _BrowserSignIns:
 
     def _account(self, who: Who) -> Account:
         if who == "other":
-            assert self.other is not None
+            if self.other is None:
+                raise Inconclusive("the profile has no accounts.patient to try after the lock")
             return self.other
         if who == "fresh":
             fresh = f"portal-audit-{secrets.token_hex(6)}"

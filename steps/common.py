@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from playwright.sync_api import Cookie, Page, Response
-from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Cookie, Page
 from pytest_bdd import given, then, when
 
 from portal.driver import PortalDriver, SignInOutcome
 from portal.errors import Inconclusive
-from portal.plugin import ControlRecord, Preflight
-from portal.profile import Account, Profile
+from portal.preflight import Preflight
+from portal.profile import Profile
+from portal.run import ControlRecord
+from portal.session_checks import signed_in_outcome
 from scanners.cookies import session_cookie_names
 from scanners.http import HttpProbe, fetch, make_ssl_context
 
@@ -28,14 +27,6 @@ class SignedInVisit:
     session_cookies: list[Cookie] = field(repr=False)
 
 
-def signed_in_outcome(driver: PortalDriver, page: Page, account: Account) -> SignInOutcome:
-    """Sign in for a check that needs it; a sign-in that fails leaves the check inconclusive."""
-    outcome = driver.sign_in(page, account)
-    if not outcome.signed_in:
-        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
-    return outcome
-
-
 def session_cookies_of(profile: Profile, outcome: SignInOutcome) -> list[str]:
     """The session cookie names in use after a sign-in.
 
@@ -45,59 +36,6 @@ def session_cookies_of(profile: Profile, outcome: SignInOutcome) -> list[str]:
         held = {c.get("name") for c in outcome.cookies_after}
         return [name for name in profile.session_cookies if name in held]
     return session_cookie_names(list(outcome.cookies_before), list(outcome.cookies_after))
-
-
-BODY_TEXT_TIMEOUT_MS = 2000
-
-
-# -- Replays and their positive controls (see docs/positive-controls.md) -----------------------
-
-
-@dataclass(frozen=True)
-class Replay:
-    """Whether a page's cookies sign in; ``refusal`` names a throttle or block page met."""
-
-    signed_in: bool
-    refusal: str = ""
-
-
-def refusal_shown(page: Page, profile: Profile, response: Response | None) -> str:
-    """The throttle or block page ``page`` shows instead of the portal's answer, if any."""
-    try:
-        text = page.locator("body").inner_text(timeout=BODY_TEXT_TIMEOUT_MS)
-    except PlaywrightError:
-        text = ""
-    refusal = profile.rate_limits.classify(
-        response.status if response is not None else None,
-        text,
-        response.headers.get("retry-after") if response is not None else None,
-    )
-    return refusal.reason if refusal is not None else ""
-
-
-@contextmanager
-def navigation_answers(page: Page) -> Iterator[list[Response]]:
-    """The portal's answers to the page's own navigations while the block runs."""
-    answers: list[Response] = []
-
-    def keep(response: Response) -> None:
-        if response.frame == page.main_frame and response.request.is_navigation_request():
-            answers.append(response)
-
-    page.on("response", keep)
-    try:
-        yield answers
-    finally:
-        page.remove_listener("response", keep)
-
-
-def check_session(driver: PortalDriver, page: Page, profile: Profile) -> Replay:
-    """Open the signed-in page with ``page``'s cookies: signed in, or why not."""
-    with navigation_answers(page) as answers:
-        signed_in = driver.is_signed_in(page)
-    if signed_in:
-        return Replay(True)
-    return Replay(False, refusal_shown(page, profile, answers[-1] if answers else None))
 
 
 @given("the portal answers over HTTPS", target_fixture="target_probe")

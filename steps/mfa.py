@@ -16,12 +16,15 @@ from pydantic import SecretStr
 from pytest_bdd import given, then, when
 
 from portal.browser_errors import describe_browser_error
+from portal.contexts import Contexts
 from portal.driver import PortalDriver, SelectorDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
-from portal.plugin import Contexts, ControlRecord, Preflight
+from portal.preflight import Preflight
 from portal.profile import Account, Profile
+from portal.run import ControlRecord
 from portal.second_factor import EnrolmentOffer, secret_of
+from portal.session_checks import refusal_shown
 from scanners.mfa import (
     DirectVisit,
     EnrolmentObservation,
@@ -34,7 +37,6 @@ from scanners.mfa import (
     evaluate_recovery,
     secret_bits,
 )
-from steps.common import refusal_shown
 from steps.outcome import conclude
 
 

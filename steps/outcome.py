@@ -6,7 +6,7 @@ import pytest
 
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
-from portal.plugin import ControlRecord
+from portal.run import ControlRecord
 from scanners.result import Evaluation
 
 

@@ -10,38 +10,37 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Request, Response
 from pytest_bdd import given, then, when
 
+from portal.contexts import Contexts
 from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
-from portal.plugin import Contexts, ControlRecord
 from portal.profile import Profile
+from portal.run import ControlRecord
+from portal.session_checks import signed_in_outcome
 from scanners.headers import (
     FramingCheck,
+    evaluate_credentials_transport,
     evaluate_csp,
     evaluate_framing,
     evaluate_hsts,
+    evaluate_https_redirect,
     evaluate_misc,
     framing_header,
     load_header_policy,
 )
 from scanners.http import HttpProbe, fetch, make_ssl_context
 from scanners.tls import (
-    MozillaPolicy,
-    TlsScan,
-    TlsTarget,
     evaluate_certificate,
     evaluate_ciphers,
     evaluate_ocsp,
     evaluate_protocols,
     evaluate_vulnerabilities,
-    load_policy,
-    scan_tls,
 )
-from steps.common import signed_in_outcome
+from scanners.tls_policy import MozillaPolicy, load_policy
+from scanners.tls_scan import TlsScan, TlsTarget, scan_tls
 from steps.outcome import conclude
 
 FRAMING_ORIGIN = "http://framing-check.portal-audit.invalid/"
-REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @when(
@@ -260,24 +259,19 @@ def plain_http_sign_in(profile: Profile, evidence: Evidence) -> HttpProbe:
 
 
 @then("the plain HTTP request is redirected to HTTPS")
-def redirected_to_https(plain_probe: HttpProbe, control_record: ControlRecord) -> None:
-    if plain_probe.error == "connection refused":
-        control_record.measure("plain HTTP is not served at all (connection refused)")
-        return
-    if plain_probe.error:
-        raise Inconclusive(f"plain HTTP could not be probed: {plain_probe.error}")
-    location = plain_probe.location or ""
-    control_record.measure(
-        f"plain HTTP answered {plain_probe.status} -> {location or 'no redirect'}"
-    )
-    assert plain_probe.status in REDIRECTS and location.startswith("https://"), (
-        f"plain HTTP answered {plain_probe.status} instead of redirecting to https"
-    )
+def redirected_to_https(
+    plain_probe: HttpProbe, control_record: ControlRecord, evidence: Evidence
+) -> None:
+    conclude(evaluate_https_redirect(plain_probe), control_record, evidence, "plain HTTP findings")
 
 
 @then("the patient's credentials are submitted only over HTTPS")
 def credentials_over_https(
-    page: Page, driver: PortalDriver, profile: Profile, control_record: ControlRecord
+    page: Page,
+    driver: PortalDriver,
+    profile: Profile,
+    control_record: ControlRecord,
+    evidence: Evidence,
 ) -> None:
     password = profile.patient.password.get_secret_value()
     spellings = {password, quote_plus(password), quote(password, safe="")}
@@ -293,11 +287,5 @@ def credentials_over_https(
         signed_in_outcome(driver, page, profile.patient)
     finally:
         page.remove_listener("request", watch)
-    if not carrying:
-        raise Inconclusive("no request carrying the password was seen during sign-in")
-    plain = [url for url in carrying if not url.startswith("https://")]
-    control_record.measure(
-        f"requests carrying the password: {len(carrying)}, over plain HTTP: {len(plain)}"
-    )
-    assert not plain, f"the password was sent over plain HTTP to {', '.join(plain)}"
-    control_record.reason = "the sign-in form is reached and submitted only over HTTPS"
+    evaluation = evaluate_credentials_transport(carrying)
+    conclude(evaluation, control_record, evidence, "where the password was sent")

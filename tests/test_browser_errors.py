@@ -15,10 +15,10 @@ from playwright.sync_api import Browser, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from portal.browser_errors import ServedPage, describe_browser_error
+from portal.contexts import launch_browser
 from portal.driver import SelectorDriver
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
-from portal.plugin import launch_browser
 from portal.profile import Profile
 from tests.local_portal import HtmlHandler, serve_https, write_profile
 

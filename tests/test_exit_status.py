@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from portal.catalogue import load_catalogue
-from reports.summary import ControlResult, build_summary, verdict
+from portal.summary import ControlResult, build_summary, verdict
 from tests.test_profile import ENV, GOOD, ROOT, write
 
 
@@ -61,7 +61,7 @@ def test_nothing_evaluated_is_never_compliant() -> None:
 
 
 def test_a_failure_reason_names_its_failing_findings() -> None:
-    from portal.plugin import with_findings
+    from portal.outcome import with_findings
     from scanners.result import Finding, verdict
 
     evaluation = verdict(

@@ -25,11 +25,11 @@ import pytest
 import qrcode
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from portal.contexts import launch_browser
 from portal.driver import SelectorDriver
 from portal.errors import Inconclusive
 from portal.evidence import MASK, Redactor
 from portal.flows import run_flow, split_items
-from portal.plugin import launch_browser
 from portal.profile import Profile, ProfileError, load_profile
 from portal.second_factor import EnrolmentOffer, secret_of
 from scanners.mfa import EnrolmentObservation, evaluate_enrolment, secret_bits, secret_source

@@ -25,8 +25,10 @@ from scanners.headers import (
     HstsDirectives,
     effective_referrer_policy,
     evaluate_cache,
+    evaluate_credentials_transport,
     evaluate_csp,
     evaluate_hsts,
+    evaluate_https_redirect,
     evaluate_misc,
     load_header_policy,
     parse_csp,
@@ -884,3 +886,58 @@ def test_fetch_rejects_non_http_urls() -> None:
         fetch("ftp://127.0.0.1/", ssl_context=None)
     with pytest.raises(ValueError):
         fetch("https:///nohost", ssl_context=None)
+
+
+# -- AUTH_HTTPS --------------------------------------------------------------------------------
+
+
+def plain(status: int | None, location: str | None = None, error: str | None = None) -> HttpProbe:
+    return HttpProbe(
+        url="http://p.test/sign-in", kind="http", status=status, location=location, error=error
+    )
+
+
+def test_plain_http_redirecting_to_https_passes() -> None:
+    result = evaluate_https_redirect(plain(301, "https://p.test/sign-in"))
+    assert result.status == "passed"
+    assert result.measured == "plain HTTP answered 301 -> https://p.test/sign-in"
+
+
+def test_plain_http_not_served_at_all_passes() -> None:
+    result = evaluate_https_redirect(plain(None, error="connection refused"))
+    assert result.status == "passed"
+    assert result.measured == "plain HTTP is not served at all (connection refused)"
+
+
+@pytest.mark.parametrize(
+    ("status", "location"),
+    [(200, None), (302, "http://p.test/sign-in"), (404, "https://p.test/")],
+)
+def test_plain_http_served_or_redirected_elsewhere_fails(status: int, location: str | None) -> None:
+    result = evaluate_https_redirect(plain(status, location))
+    assert result.status == "failed"
+    assert [f.key for f in result.findings] == ["https.plain_http_served"]
+
+
+def test_plain_http_that_could_not_be_probed_is_inconclusive() -> None:
+    result = evaluate_https_redirect(plain(None, error="timed out"))
+    assert result.status == "inconclusive"
+    assert result.reason == "plain HTTP could not be probed: timed out"
+
+
+def test_password_sent_only_over_https_passes() -> None:
+    result = evaluate_credentials_transport(["https://p.test/sign-in", "https://p.test/api"])
+    assert result.status == "passed"
+    assert result.measured == "requests carrying the password: 2, over plain HTTP: 0"
+
+
+def test_password_over_plain_http_fails_per_url() -> None:
+    result = evaluate_credentials_transport(["https://p.test/sign-in", "http://p.test/legacy"])
+    assert result.status == "failed"
+    assert [(f.key, f.where) for f in result.findings] == [
+        ("https.password_over_plain_http", "http://p.test/legacy")
+    ]
+
+
+def test_no_request_carrying_the_password_is_inconclusive() -> None:
+    assert evaluate_credentials_transport([]).status == "inconclusive"

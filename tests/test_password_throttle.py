@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from portal.contexts import launch_browser
 from portal.driver import SelectorDriver
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
-from portal.plugin import launch_browser
+from portal.password_keeper import PasswordKeeper
 from portal.profile import Profile
-from steps.passwords import PasswordKeeper
 from tests.local_portal import HtmlHandler, serve_https, write_profile
 
 PASSWORD = "correct horse battery staple"

@@ -32,6 +32,7 @@ from portal.audit import render_allure
 from portal.browser import QUIET_ARGS, find_chromium
 from portal.driver import SelectorDriver, SignInOutcome
 from portal.evidence import MASK, Redactor, url_credentials, url_without_credentials
+from portal.password_keeper import PasswordKeeper
 from portal.profile import Account, Profile
 from portal.report_files import (
     ReportNetworkError,
@@ -41,8 +42,7 @@ from portal.report_files import (
     secure_runs_dir,
 )
 from portal.second_factor import secret_of
-from reports.summary import write_reports
-from steps.passwords import PasswordKeeper
+from portal.summary import write_reports
 from tests.local_portal import write_profile
 from tests.test_profile import ROOT
 
@@ -241,7 +241,7 @@ def test_credentials_in_profile_urls_are_learned_and_never_shown(tmp_path: Path)
     )
 
     from portal.catalogue import load_catalogue
-    from reports.summary import build_summary
+    from portal.summary import build_summary
 
     catalogue = load_catalogue()
     summary = build_summary({}, catalogue, profile="p", target=profile.base_url, extra={})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 
+from scanners.cookies import evaluate_cookies_dropped, evaluate_session_id_renewed
 from scanners.timeouts import (
     BusyMeasurement,
     IdleMeasurement,
@@ -12,6 +13,7 @@ from scanners.timeouts import (
     duration,
     evaluate_absolute,
     evaluate_idle,
+    evaluate_session_listing,
 )
 from scanners.tokens import (
     estimate_bits,
@@ -138,3 +140,93 @@ def test_fixed_prefix_counts_nothing_and_repeats_fail() -> None:
 
 def test_too_few_samples_are_inconclusive() -> None:
     assert evaluate_token_strength(["abc"], 128).status == "inconclusive"
+
+
+# -- SESS_LOGOUT: the captured cookies are gone from the browser --------------------------------
+
+
+def cookie(name: str, value: str, **extra: object) -> dict[str, object]:
+    return {"name": name, "value": value, "domain": "portal.test", "path": "/", **extra}
+
+
+def test_browser_without_the_captured_cookies_passes() -> None:
+    captured = [cookie("__Host-sid", "s3cret-value")]
+    # The same name with another value (a fresh anonymous session) is not the captured cookie.
+    held = [cookie("__Host-sid", "new-anonymous-value"), cookie("lang", "en")]
+    result = evaluate_cookies_dropped(captured, held)
+    assert result.status == "passed"
+    assert result.measured == "session cookies left in the browser after sign-out: 0"
+
+
+def test_captured_cookie_still_held_fails_under_its_key_without_its_value() -> None:
+    captured = [cookie("__Host-sid", "s3cret-value"), cookie("csrf", "token-value")]
+    held = [cookie("csrf", "token-value"), cookie("__Host-sid", "other")]
+    result = evaluate_cookies_dropped(captured, held)
+    assert result.status == "failed"
+    assert [(f.key, f.where) for f in result.findings] == [
+        ("session.logout_cookie_still_held", "csrf")
+    ]
+    assert result.measured == "session cookies left in the browser after sign-out: 1"
+    assert "token-value" not in result.describe()
+
+
+def test_nothing_captured_is_inconclusive() -> None:
+    assert evaluate_cookies_dropped([], [cookie("sid", "x")]).status == "inconclusive"
+
+
+# -- SESS_FIXATION: sign-in issues a new session ID ----------------------------------------------
+
+
+def test_new_session_cookie_at_sign_in_passes() -> None:
+    before = [cookie("sid", "anonymous")]
+    after = [cookie("sid", "signed-in")]
+    result = evaluate_session_id_renewed(before, after, ["sid"])
+    assert result.status == "passed"
+    assert result.measured == "cookies issued or changed at sign-in: sid"
+
+
+def test_no_cookie_changed_at_sign_in_fails() -> None:
+    same = [cookie("sid", "anonymous")]
+    result = evaluate_session_id_renewed(same, list(same), [])
+    assert result.status == "failed"
+    assert [f.key for f in result.findings] == ["session.fixation_no_new_cookie"]
+    assert result.measured == "cookies issued or changed at sign-in: none"
+
+
+def test_declared_session_cookie_keeping_its_value_fails() -> None:
+    before = [cookie("sid", "planted")]
+    # Another cookie changed, but the declared session cookie kept its pre-sign-in value.
+    after = [cookie("sid", "planted"), cookie("remember", "new")]
+    result = evaluate_session_id_renewed(before, after, ["sid"])
+    assert result.status == "failed"
+    assert [f.key for f in result.findings] == ["session.fixation_id_kept"]
+    assert "planted" not in result.describe()
+    # Undeclared, the same cookie is not judged as the session ID.
+    assert evaluate_session_id_renewed(before, after, []).status == "passed"
+
+
+# -- SESS_REVOKE: the list of active sessions ----------------------------------------------------
+
+
+def test_session_list_with_both_browsers_and_a_recent_sign_in_passes() -> None:
+    result = evaluate_session_listing(2, 3)
+    assert result.status == "passed"
+    assert result.measured == "active sessions listed: 2; recent sign-ins listed: 3"
+
+
+def test_session_list_missing_a_browser_or_the_recent_sign_ins_fails() -> None:
+    result = evaluate_session_listing(1, 0)
+    assert result.status == "failed"
+    assert [f.key for f in result.findings] == [
+        "session.list_missing_sessions",
+        "session.list_no_recent_sign_in",
+    ]
+
+
+def test_session_list_without_selectors_is_not_judged() -> None:
+    result = evaluate_session_listing(None, None)
+    assert result.status == "passed"
+    assert result.measured == (
+        "active sessions listed: not checked (no selector); "
+        "recent sign-ins listed: not checked (no selector)"
+    )

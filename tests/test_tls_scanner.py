@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import ipaddress
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,22 +16,23 @@ import pytest
 
 from scanners.result import Evaluation
 from scanners.tls import (
-    POLICY_FILE,
-    CertificateFacts,
-    MozillaPolicy,
-    TlsScan,
-    TlsTarget,
-    VulnerabilityFacts,
     evaluate_certificate,
     evaluate_ciphers,
     evaluate_ocsp,
     evaluate_protocols,
     evaluate_vulnerabilities,
-    hostname_matches,
-    load_policy,
-    scan_tls,
 )
-from tests.tls_servers import CONFIGS, LocalPki, RunningServer, free_port, tls_servers
+from scanners.tls_certificate import SUPPLIED_STORE, CertificateFacts, certificate_facts
+from scanners.tls_policy import POLICY_FILE, MozillaPolicy, load_policy
+from scanners.tls_scan import TlsScan, TlsTarget, VulnerabilityFacts, scan_tls
+from tests.tls_servers import (
+    CONFIGS,
+    LeafSpec,
+    LocalPki,
+    RunningServer,
+    free_port,
+    tls_servers,
+)
 
 DATA = Path(__file__).parent / "data" / "tls"
 
@@ -375,23 +378,103 @@ def test_ocsp_stapling() -> None:
     ]
 
 
+# --------------------------------------------------------------------------------------------
+# Trust and name from sslyze's path validation, on chains analysed offline
+
+
+@pytest.fixture(scope="module")
+def pki() -> Iterator[LocalPki]:
+    with LocalPki.create() as created:
+        yield created
+
+
+@pytest.fixture(scope="module")
+def unknown_ca() -> Iterator[LocalPki]:
+    with LocalPki.create() as created:
+        yield created
+
+
+def analysed(
+    pki: LocalPki, spec: LeafSpec, server_name: str, *, issuer: LocalPki | None = None
+) -> CertificateFacts:
+    """The facts of a leaf as sslyze's certificate_info analyses it for ``server_name``, with
+    ``pki``'s CA as the supplied CA file; no network involved."""
+    from cryptography import x509
+    from sslyze import TrustStore
+    from sslyze.plugins.certificate_info._cert_chain_analyzer import (
+        CertificateDeploymentAnalyzer,
+    )
+
+    cert_file, _ = (issuer or pki).issue(f"leaf-{uuid.uuid4().hex}", spec)
+    subject: x509.DNSName | x509.IPAddress
+    try:
+        subject = x509.IPAddress(ipaddress.ip_address(server_name))
+    except ValueError:
+        subject = x509.DNSName(server_name)
+    deployment = CertificateDeploymentAnalyzer(
+        server_subject=subject,
+        server_certificate_chain_as_pem=[cert_file.read_text()],
+        server_ocsp_response=None,
+        trust_stores_for_validation=[TrustStore(pki.ca_file, SUPPLIED_STORE, "N/A")],
+    ).perform()
+    return certificate_facts(
+        deployment, server_name=server_name, now=datetime.datetime.now(datetime.UTC)
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "dns_names", "ips", "expected"),
     [
-        ("portal.test", ["portal.test"], [], True),
-        ("Portal.Test.", ["portal.test"], [], True),
-        ("www.portal.test", ["*.portal.test"], [], True),
-        ("portal.test", ["*.portal.test"], [], False),
-        ("a.b.portal.test", ["*.portal.test"], [], False),
-        ("example.test", ["*.test"], [], False),
-        ("other.test", ["portal.test"], [], False),
-        ("127.0.0.1", ["portal.test"], ["127.0.0.1"], True),
-        ("127.0.0.2", [], ["127.0.0.1"], False),
-        ("portal.test", [], [], False),
+        ("portal.test", ("portal.test",), (), True),
+        ("PORTAL.test", ("portal.test",), (), True),
+        ("www.portal.test", ("*.portal.test",), (), True),
+        ("portal.test", ("*.portal.test",), (), False),
+        ("a.b.portal.test", ("*.portal.test",), (), False),
+        # cryptography's verifier, which sslyze uses, lets a wildcard cover a whole one-label
+        # suffix; no CA may issue such a name under the CA/Browser Forum rules.
+        ("example.test", ("*.test",), (), True),
+        ("other.test", ("portal.test",), (), False),
+        ("127.0.0.1", ("portal.test",), ("127.0.0.1",), True),
+        ("127.0.0.2", ("x.test",), ("127.0.0.1",), False),
     ],
 )
-def test_hostname_matching(name: str, dns_names: list[str], ips: list[str], expected: bool) -> None:
-    assert hostname_matches(name, dns_names, ips) is expected
+def test_name_match_is_sslyzes_and_apart_from_trust(
+    pki: LocalPki, name: str, dns_names: tuple[str, ...], ips: tuple[str, ...], expected: bool
+) -> None:
+    facts = analysed(pki, LeafSpec(names=dns_names, addresses=ips), name)
+    assert facts.hostname_matches is expected
+    # A certificate for another name from a trusted CA still has a trusted chain.
+    assert facts.trusted_by == (SUPPLIED_STORE,)
+    assert facts.trust_error is None
+
+
+def test_an_expired_certificate_still_shows_a_wrong_name(
+    pki: LocalPki, intermediate: MozillaPolicy
+) -> None:
+    # sslyze's validation stops at the date here; the name and the chain are asked apart.
+    spec = LeafSpec(names=("other.test",), valid_from_days=-100.0, valid_until_days=-10.0)
+    facts = analysed(pki, spec, "portal.test")
+    assert (facts.hostname_matches, facts.trusted_by) == (False, (SUPPLIED_STORE,))
+    scan = dataclasses.replace(recorded("intermediate"), certificates=(facts,))
+    evaluation = evaluate_certificate(scan, intermediate, now=datetime.datetime.now(datetime.UTC))
+    assert {f.key for f in evaluation.findings} == {
+        "tls.cert.expired",
+        "tls.cert.hostname_mismatch",
+    }
+
+
+def test_a_misnamed_certificate_from_an_unknown_ca_is_both_untrusted_and_misnamed(
+    pki: LocalPki, unknown_ca: LocalPki, intermediate: MozillaPolicy
+) -> None:
+    facts = analysed(pki, LeafSpec(names=("other.test",)), "portal.test", issuer=unknown_ca)
+    assert (facts.hostname_matches, facts.chain_trusted) == (False, False)
+    assert facts.trust_error
+    scan = dataclasses.replace(recorded("intermediate"), certificates=(facts,))
+    evaluation = evaluate_certificate(scan, intermediate, now=datetime.datetime.now(datetime.UTC))
+    assert {f.key for f in evaluation.findings} == {
+        "tls.cert.untrusted",
+        "tls.cert.hostname_mismatch",
+    }
 
 
 # --------------------------------------------------------------------------------------------

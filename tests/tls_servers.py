@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from scanners.tls import TlsTarget
+from scanners.tls_scan import TlsTarget
 
 HOST = "127.0.0.1"
 SERVER_NAME = "portal.test"
@@ -497,7 +497,7 @@ RECORDED = ("intermediate", "modern", "legacy", "weak_suites", "self_signed", "w
 
 
 def _record(directory: Path, names: Sequence[str]) -> None:
-    from scanners.tls import scan_tls
+    from scanners.tls_scan import scan_tls
 
     directory.mkdir(parents=True, exist_ok=True)
     with LocalPki.create() as pki, tls_servers(names, pki) as servers:

@@ -1,6 +1,6 @@
 """Write docs/controls.md: every control, its scenario, thresholds, weakness flags and sources.
 
-Run ``python -m reports.controls_doc`` after changing the catalogue, a feature or a weakness
+Run ``python -m portal.controls_doc`` after changing the catalogue, a feature or a weakness
 flag; tests/test_controls_doc.py fails while the page is out of date.
 """
 
@@ -37,14 +37,14 @@ def render() -> str:
         "# Controls",
         "",
         "Generated from `catalogue/controls.yaml`, `features/` and the reference portal's weakness",
-        "flags by `python -m reports.controls_doc`; do not edit by hand.",
+        "flags by `python -m portal.controls_doc`; do not edit by hand.",
         "",
         "D = destructive (runs only when allowed, on a dedicated test account); "
         "S = slow (real waiting, in the background).",
         "Thresholds are profile `policy:` settings; the values shown are the defaults, and in "
         "brackets what a profile may set (a profile outside that range is refused).",
-        "Feature: what the portal must offer; listed under the profile's `not_offered`, the control "
-        "fails when the feature is required, and is skipped when it is optional.",
+        "Feature: what the portal must offer; listed under the profile's `not_offered`, the "
+        "control fails when the feature is required, and is skipped when it is optional.",
         "",
         "| Control | Area | The portal must... | Default threshold | D/S | Feature | Scenario | "
         "Weakness flags | Sources |",

@@ -1,0 +1,108 @@
+"""A scenario's pytest outcome as its control's status: passed, failed (an assertion of a
+requirement), inconclusive (anything that kept the check from deciding) or skipped; and the
+audit's exit status from pytest's: 0-2 a verdict, 3 bad profile or usage, 4 an internal error.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+
+from portal.browser_errors import PageWatch, describe_browser_error
+from portal.catalogue import Control
+from portal.evidence import Redactor
+from portal.run import EXIT_BAD_PROFILE, EXIT_INTERNAL_ERROR, PROCESS, RECORD_KEY, AuditRun
+from portal.summary import EXIT_STATUS, ControlResult, verdict
+
+OUTCOME_KEY = pytest.StashKey[ControlResult]()
+STEP_KEY = pytest.StashKey[str]()
+PAGES_KEY = pytest.StashKey[PageWatch]()
+
+
+def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """What pytest shows and keeps of a report (traceback, captured output), redacted."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        report.longrepr = redactor.redact_text(str(report.longrepr))
+    report.sections = [(k, redactor.redact_text(v)) for k, v in report.sections]
+
+
+def is_decisive(report: pytest.TestReport) -> bool:
+    """The report that decides a scenario: its call, or a setup that did not pass."""
+    return report.when == "call" or (report.when == "setup" and not report.passed)
+
+
+def status_of(
+    item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]
+) -> tuple[str, str]:
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return "skipped", reason.removeprefix("Skipped: ")
+    if report.passed:
+        return "passed", ""
+    excinfo = call.excinfo
+    message = ""
+    if excinfo is not None:
+        if isinstance(excinfo.value, PlaywrightError):
+            # Never the raw Playwright text: what was being done, where, what the portal said.
+            pages = item.stash.get(PAGES_KEY, None)
+            step = item.stash.get(STEP_KEY, "setting up the scenario")
+            return "inconclusive", describe_browser_error(
+                excinfo.value,
+                doing=f"while '{step}'",
+                served=pages.latest() if pages is not None else None,
+            )
+        text = str(excinfo.value).strip()
+        message = text.splitlines()[0] if text else excinfo.typename
+        if isinstance(excinfo.value, AssertionError):
+            return "failed", with_findings(message, text)
+    return "inconclusive", f"could not be evaluated: {message}"
+
+
+def with_findings(first_line: str, text: str, most: int = 3) -> str:
+    """A failure's one-line reason naming what failed: the findings listed under the first
+    line of an evaluation's description ("- key: message"), the first few of them."""
+    findings = [line[2:] for line in text.splitlines()[1:] if line.startswith("- ")]
+    if not findings:
+        return first_line
+    more = f"; and {len(findings) - most} more" if len(findings) > most else ""
+    return f"{first_line}: {'; '.join(findings[:most])}{more}"
+
+
+def control_result(
+    run: AuditRun,
+    control: Control,
+    item: pytest.Item,
+    report: pytest.TestReport,
+    call: pytest.CallInfo[None],
+) -> ControlResult:
+    """The control's result from this scenario's decisive report, redacted."""
+    status, reason = status_of(item, report, call)
+    record = item.stash.get(RECORD_KEY, None)
+    if status == "passed":
+        reason = (record.reason if record else "") or "requirement met"
+    threshold, note = run.threshold_for(control)
+    return ControlResult(
+        control_id=control.id,
+        status=status,  # type: ignore[arg-type]
+        reason=run.redactor.redact_text(reason),
+        threshold=threshold,
+        threshold_note=note,
+        measured=run.redactor.redact_text("; ".join(record.measured)) if record else "",
+        scenarios=[item.name],
+    )
+
+
+def final_status(exitstatus: int, run: AuditRun | None) -> int:
+    """The audit's exit status from pytest's: 0-2 a verdict, 3 bad profile or usage, 4 an
+    internal error of the audit."""
+    usage = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if PROCESS.crashed:
+        return EXIT_INTERNAL_ERROR
+    if PROCESS.usage_problem or exitstatus in usage:
+        return EXIT_BAD_PROFILE
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        return EXIT_INTERNAL_ERROR
+    if run is not None and run.results:
+        return EXIT_STATUS[verdict(run.results)]
+    return EXIT_STATUS["inconclusive"]

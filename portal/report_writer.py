@@ -1,0 +1,108 @@
+"""Writing a run's reports: summary.json and the compliance matrix, then every artifact of the
+run redacted; at the normal end of the run, or from the run stopper's watchdog when the deadline
+or a signal ends it early (portal.run_stop)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.catalogue import Control, load_catalogue
+from portal.outcome import final_status
+from portal.run import PROCESS, AuditRun, audit_of, unfinished_results, write_status
+from portal.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
+
+
+def write_run_reports(
+    session: pytest.Session,
+    run: AuditRun,
+    results: dict[str, ControlResult],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """summary.json and the matrix, then every artifact of the run redacted."""
+    catalogue = load_catalogue()
+    summary = build_summary(
+        results,
+        catalogue,
+        profile=run.profile.name,
+        target=run.profile.base_url,
+        extra={
+            "profile_file": str(run.profile_path),
+            "started": run.started,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "weaknesses": run.weaknesses,
+            "warnings": run.warnings,
+            **extra,
+        },
+    )
+    write_reports(summary, catalogue, run.run_dir)
+    shutil.rmtree(run.run_dir / "work", ignore_errors=True)
+    run.redactor.redact_tree(run.run_dir)
+    alluredir = session.config.getoption("allure_report_dir", None)
+    if alluredir and not Path(alluredir).resolve().is_relative_to(run.run_dir):
+        run.redactor.redact_tree(Path(alluredir))
+    return summary
+
+
+def label_scenario(run: AuditRun, control: Control) -> None:
+    """Label the scenario's Allure result with its control, area, threshold and standards."""
+    import allure
+
+    threshold, note = run.threshold_for(control)
+    allure.dynamic.epic(control.area)
+    allure.dynamic.story(control.id)
+    allure.dynamic.label("control", control.id)
+    for source in control.sources:
+        allure.dynamic.label("standard", source)
+    applied = ", ".join(f"{k} = {v}" for k, v in threshold.items()) or "none"
+    allure.dynamic.description(
+        f"**{control.id}**: {control.statement}\n\n"
+        f"Threshold applied: {applied}{f' ({note})' if note else ''}\n\n"
+        f"Sources: {'; '.join(control.sources) or 'none'}"
+    )
+
+
+def finish_run(session: pytest.Session, exitstatus: int) -> None:
+    """At the end of the session: stop the run, write its reports and set the exit status."""
+    run = audit_of(session.config)
+    if run is None:
+        if PROCESS.crashed or PROCESS.usage_problem or exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            session.exitstatus = final_status(exitstatus, None)
+            write_status(session.exitstatus)
+        return
+    if run.stopper is not None and not run.stopper.disarm():
+        # The run deadline or a signal came first: its watchdog writes the reports and ends
+        # the process; nothing may write after it.
+        threading.Event().wait()
+    run.stop()
+    summary = write_run_reports(session, run, run.results, {})
+    session.exitstatus = final_status(exitstatus, run)
+    write_status(session.exitstatus)
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(f"portal-audit: {summary['verdict']}; summary in {run.run_dir}")
+
+
+def stop_run(session: pytest.Session, reason: str) -> int:
+    """Called by the run stopper's thread: write the reports of a run stopped early."""
+    run = audit_of(session.config)
+    assert run is not None
+    results = unfinished_results(run, reason)
+    try:
+        run.stop()
+    finally:
+        write_run_reports(session, run, results, {"stopped": reason})
+    status = EXIT_STATUS[verdict(results)]
+    write_status(status)
+    unfinished = sum(1 for r in results.values() if r.reason.startswith(reason))
+    sys.stderr.write(
+        f"portal-audit: {reason}; {unfinished} unfinished control(s) inconclusive; "
+        f"summary in {run.run_dir}\n"
+    )
+    return status

@@ -1,0 +1,424 @@
+"""One audit run: its profile, redactor and target, what each control measured and concluded,
+the order scenarios run in and which of them must not run against this portal.
+
+``start_audit`` loads and validates the profile before any browser starts (exit status 3 on a
+bad profile) and starts the bundled reference portal when the profile asks for it;
+``begin_run`` then arms the run's deadline, orders the scenarios and starts the slow probes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.allure_writer import install_redacting_writer
+from portal.background import SlowProbes
+from portal.background import registered as registered_probes
+from portal.catalogue import Control, load_catalogue
+from portal.contexts import launch_browser
+from portal.driver import load_driver
+from portal.evidence import Redactor
+from portal.profile import (
+    DEFAULT_DRIVER,
+    Profile,
+    ProfileError,
+    load_profile,
+    starts_reference_portal,
+)
+from portal.reference_target import (
+    ReferenceTargetError,
+    register_reference_secrets,
+    start_reference_portal,
+)
+from portal.roles import conflicts as account_conflicts
+from portal.roles import waits as account_waits
+from portal.run_stop import RunStopper, run_seconds
+from portal.summary import ControlResult
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROFILE = ROOT / "profiles" / "reference.yaml"
+RUNS_DIR = ROOT / "reports" / "runs"
+AUDIT_KEY = pytest.StashKey["AuditRun"]()
+RECORD_KEY = pytest.StashKey["ControlRecord"]()
+EXIT_BAD_PROFILE = 3
+# The audit's own failure (a bug, a crash in the plugin or a driver), never a verdict.
+EXIT_INTERNAL_ERROR = 4
+
+
+def control_of(item: pytest.Item) -> Control | None:
+    by_marker = load_catalogue().by_marker()
+    for marker in item.iter_markers():
+        if marker.name in by_marker:
+            return by_marker[marker.name]
+    return None
+
+
+@dataclass
+class ControlRecord:
+    """What a scenario measured, filled in by its steps."""
+
+    control: Control
+    measured: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def measure(self, text: str) -> None:
+        if text:
+            self.measured.append(text)
+
+
+@dataclass
+class AuditRun:
+    profile_path: Path
+    profile: Profile
+    redactor: Redactor
+    run_dir: Path
+    weaknesses: list[str]
+    started: str
+    portal: Any = None  # reference_portal.launcher.RunningPortal when the bundled portal runs
+    slow_probes: SlowProbes | None = None
+    results: dict[str, ControlResult] = field(default_factory=dict)
+    # Accounts shared between checks that disturb each other (portal.roles).
+    warnings: list[str] = field(default_factory=list)
+    waits_for: dict[str, set[str]] = field(default_factory=dict)
+    # The selected scenarios and those that reached an outcome, so a stopped run can name the
+    # unfinished ones (portal.run_stop).
+    items: list[pytest.Item] = field(default_factory=list)
+    finished: set[str] = field(default_factory=set)
+    stopper: RunStopper | None = None
+
+    def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
+        applied = {name: self.profile.threshold(name) for name in control.threshold}
+        notes = []
+        for name in applied:
+            if not self.profile.is_default(name):
+                notes.append(f"{name} set by the profile")
+            elif name in control.project_default:
+                notes.append(f"{name} is this project's default; no standard fixes it")
+        if applied and not notes:
+            notes.append("catalogue default")
+        return applied, "; ".join(notes)
+
+    def record(self, result: ControlResult) -> None:
+        existing = self.results.get(result.control_id)
+        self.results[result.control_id] = existing.merge(result) if existing else result
+
+    def work_dir(self, scenario: str) -> Path:
+        """Where a scenario's evidence is gathered before it is attached (removed at the end)."""
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in scenario)[:120]
+        return self.run_dir / "work" / safe
+
+    def stop(self) -> None:
+        if self.slow_probes is not None:
+            self.slow_probes.stop()
+        if self.portal is not None:
+            self.portal.stop()
+            self.portal = None
+
+
+def audit_of(config: pytest.Config) -> AuditRun | None:
+    return config.stash.get(AUDIT_KEY, None)
+
+
+def console(config: pytest.Config, prefix: str = "") -> Callable[[str], None]:
+    """Writes a "portal-audit: " line on pytest's console (nothing when it has none)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def show(text: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"portal-audit: {prefix}{text}")
+
+    return show
+
+
+# -- what hooks without a config need ---------------------------------------------------------
+
+
+@dataclass
+class _Process:
+    """What hooks without a config (pytest_internalerror) need to know of this run."""
+
+    run_dir: Path = RUNS_DIR / "unnamed"
+    usage_problem: str = ""
+    crashed: bool = False
+    redactor: Redactor | None = None
+
+    def redact(self, text: str) -> str:
+        return self.redactor.redact_text(text) if self.redactor is not None else text
+
+
+PROCESS = _Process()
+
+
+def run_dir_for(config: pytest.Config) -> Path:
+    chosen = config.getoption("audit_dir")
+    if chosen:
+        return Path(chosen).resolve()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return RUNS_DIR / f"{stamp}-{secrets.token_hex(2)}"
+
+
+def configure_run(config: pytest.Config) -> None:
+    """Where this run's reports go, and every control and area a marker (so ``-m`` scopes an
+    audit under --strict-markers)."""
+    PROCESS.run_dir = run_dir_for(config)
+    catalogue = load_catalogue()
+    for control in catalogue.controls:
+        config.addinivalue_line("markers", f"{control.marker}: {control.id}: {control.statement}")
+    for area in catalogue.areas():
+        config.addinivalue_line("markers", f"{area}: controls of the {area} area")
+    config.addinivalue_line("markers", "destructive: changes or locks a dedicated test account")
+    config.addinivalue_line("markers", "slow: needs real waiting (timeouts, lockout periods)")
+
+
+def write_status(status: int | pytest.ExitCode) -> None:
+    """The final status beside the reports, so the runner tells 3 and 4 from pytest's own."""
+    try:
+        PROCESS.run_dir.mkdir(parents=True, exist_ok=True)
+        (PROCESS.run_dir / "exit-status").write_text(f"{int(status)}\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
+def fail_usage(message: str) -> None:
+    sys.stderr.write(f"portal-audit: {message}\n")
+    PROCESS.usage_problem = message
+    pytest.exit(message, returncode=EXIT_BAD_PROFILE)
+
+
+def log_internal_error(text: str) -> str:
+    """Write a traceback (redacted) beside the reports; returns where, for the message."""
+    log = PROCESS.run_dir / "internal-error.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(PROCESS.redact(text), encoding="utf-8")
+    except OSError as exc:
+        return f"the traceback could not be written to {log}: {exc.strerror or exc}"
+    return f"the traceback is in {log}"
+
+
+def record_crash() -> str:
+    """For the exception being handled, the audit's own crash (status 4): its traceback goes
+    to a log beside the reports and the console gets one redacted line; returns the message."""
+    PROCESS.crashed = True
+    where = log_internal_error(traceback.format_exc())
+    text = str(sys.exc_info()[1]).strip()
+    name = type(sys.exc_info()[1]).__name__
+    message = f"internal error ({name}: {PROCESS.redact(text.splitlines()[0] if text else name)})"
+    sys.stderr.write(f"portal-audit: {message}; {where}\n")
+    return message
+
+
+def record_internal_error(text: str) -> None:
+    """A crash inside pytest's machinery (status 4): the traceback also goes to a log file."""
+    PROCESS.crashed = True
+    sys.stderr.write(f"portal-audit: internal error; {log_internal_error(text)}\n")
+
+
+# -- starting the run -------------------------------------------------------------------------
+
+
+def start_audit(config: pytest.Config) -> AuditRun:
+    profile_path = Path(config.getoption("profile"))
+    weaknesses = [w.strip() for w in config.getoption("weaken").split(",") if w.strip()]
+    try:
+        wants_reference_portal = starts_reference_portal(profile_path)
+    except ProfileError as exc:
+        fail_usage(f"bad profile: {exc}")
+        raise
+    portal = None
+    if wants_reference_portal:
+        try:
+            portal = start_reference_portal(weaknesses)
+        except ReferenceTargetError as exc:
+            fail_usage(str(exc))
+            raise
+    elif weaknesses:
+        fail_usage(f"--weaken applies only to the bundled reference portal, not to {profile_path}")
+    try:
+        profile, redactor = _load_checked(profile_path)
+    except BaseException:
+        if portal is not None:
+            portal.stop()
+        raise
+    if portal is not None:
+        register_reference_secrets(redactor)
+    return AuditRun(
+        profile_path=profile_path,
+        profile=profile,
+        redactor=redactor,
+        run_dir=PROCESS.run_dir,
+        weaknesses=weaknesses,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        portal=portal,
+    )
+
+
+def _load_checked(profile_path: Path) -> tuple[Profile, Redactor]:
+    """The validated profile and its redactor, with the driver it names loaded once."""
+    try:
+        profile = load_profile(profile_path)
+    except ProfileError as exc:
+        fail_usage(f"bad profile:\n{exc}")
+        raise
+    redactor = Redactor(profile.secrets())
+    redactor.add_url_credentials(profile)
+    PROCESS.redactor = redactor
+    if profile.driver != DEFAULT_DRIVER:
+        # A profile that names a driver runs that module's code: say which, before it runs.
+        sys.stderr.write(f"portal-audit: loading the profile's driver {profile.driver}\n")
+    try:
+        load_driver(profile, redactor)
+    except ProfileError as exc:
+        fail_usage(f"bad profile: {profile_path}: {exc.field}: {exc.problem}")
+        raise
+    return profile, redactor
+
+
+def begin_run(session: pytest.Session, stop: Callable[[str], int]) -> None:
+    """Start the audit of the selected scenarios (nothing to do when none is a control):
+    the run's deadline (``stop`` writes the reports of a run stopped early), account conflicts,
+    the scenarios' order and the slow probes running in the background."""
+    config = session.config
+    if config.option.collectonly:
+        return
+    if not any(control_of(item) for item in session.items):
+        return
+    # Reports are private from their first byte, also when the plugin runs under plain pytest
+    # rather than the runner (which sets the same umask before anything is written).
+    os.umask(0o077)
+    run = start_audit(config)
+    config.stash[AUDIT_KEY] = run
+    install_redacting_writer(config, run.redactor)
+    run.items = list(session.items)
+    run.stopper = RunStopper(stop)
+    run.stopper.arm(run_seconds(run.profile))
+    wanted = []
+    for item in session.items:
+        control = control_of(item)
+        if (
+            control is not None
+            and control.id in registered_probes()
+            and skip_reason(run, item, control) is None
+            and not_offered_failure(run, control) is None
+        ):
+            wanted.append(control.id)
+    selected = {c.id for c in map(control_of, session.items) if c is not None}
+    run.waits_for = account_waits(run.profile, set(wanted))
+    run.warnings = [
+        conflict.message
+        for conflict in account_conflicts(run.profile)
+        if conflict.first.controls & selected and conflict.second.controls & selected
+    ]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"portal-audit: this run stops at the latest after {run.stopper.seconds:g} s "
+            "(timeouts.run_seconds)"
+        )
+    for warning in run.warnings:
+        if reporter is not None:
+            reporter.write_line(f"portal-audit: warning: {warning}", yellow=True)
+    if run.waits_for:
+        # A check sharing an account with a background probe runs after it has ended.
+        session.items.sort(key=lambda item: max(run_order(item), _waits(run, item)))
+    if wanted:
+        run.slow_probes = SlowProbes(
+            run.profile,
+            load_driver(run.profile, run.redactor),
+            run.redactor,
+            lambda runtime: launch_browser(runtime, run.profile),
+        )
+        run.slow_probes.start(wanted)
+
+
+# -- order and scope --------------------------------------------------------------------------
+
+
+def run_order(item: pytest.Item) -> int:
+    """Slow scenarios only collect what their background probes measured, so they run late
+    and the probes wait while everything else runs; scenarios that end the account's other
+    sessions run after them, when no probe's session can be disturbed any more."""
+    control = control_of(item)
+    if control is not None and control.ends_other_sessions:
+        return 2
+    return 1 if item.get_closest_marker("slow") is not None else 0
+
+
+def _waits(run: AuditRun, item: pytest.Item) -> int:
+    control = control_of(item)
+    return 2 if control is not None and control.id in run.waits_for else 0
+
+
+def wait_for_shared_accounts(run: AuditRun, item: pytest.Item, control: Control) -> None:
+    """A check sharing an account with background probes waits until they have ended."""
+    waits = run.waits_for.get(control.id)
+    if waits and run.slow_probes is not None:
+        run.slow_probes.wait_for(
+            sorted(waits), console(item.config, f"{control.id} shares an account; ")
+        )
+
+
+def not_offered_failure(run: AuditRun, control: Control) -> str | None:
+    """The failure reason when the portal lacks a feature the control requires, or None."""
+    reason = run.profile.not_offered.get(control.id)
+    if reason is None:
+        return None
+    status, why = control.not_offered(reason)
+    return why if status == "failed" else None
+
+
+def skip_reason(run: AuditRun, item: pytest.Item, control: Control) -> str | None:
+    """Why a scenario must not run against this portal, or None."""
+    reason = run.profile.out_of_scope.get(control.id)
+    if reason:
+        return f"out of scope for this portal: {reason}"
+    missing = run.profile.not_offered.get(control.id)
+    if missing is not None:
+        status, why = control.not_offered(missing)
+        if status == "skipped":
+            return why
+    if item.get_closest_marker("destructive"):
+        config = item.config
+        if config.getoption("deny_destructive"):
+            return "destructive checks denied for this run (--deny-destructive)"
+        if not (config.getoption("allow_destructive") or run.profile.destructive_checks_allowed):
+            return (
+                "destructive checks not allowed "
+                "(profile destructive_checks_allowed or --allow-destructive)"
+            )
+        if not run.profile.patient.dedicated_test_account:
+            return "destructive check needs an account marked dedicated_test_account"
+    return None
+
+
+def unfinished_results(run: AuditRun, reason: str) -> dict[str, ControlResult]:
+    """The outcomes so far, with every scenario that had not finished inconclusive (or skipped,
+    when it would have been skipped anyway)."""
+    results = dict(run.results)
+    for item in run.items:
+        control = control_of(item)
+        if control is None or item.nodeid in run.finished:
+            continue
+        skipped = skip_reason(run, item, control)
+        threshold, note = run.threshold_for(control)
+        result = ControlResult(
+            control_id=control.id,
+            status="skipped" if skipped else "inconclusive",
+            reason=skipped or f"{reason} before this check finished",
+            threshold=threshold,
+            threshold_note=note,
+            measured="",
+            scenarios=[item.name],
+        )
+        existing = results.get(control.id)
+        results[control.id] = existing.merge(result) if existing else result
+    return results

@@ -1,0 +1,76 @@
+"""Signing in for a check, and asking whether a browser's cookies are signed in.
+
+``check_session`` is how every replay is read (docs/positive-controls.md): the signed-in page
+opened with the page's cookies, and when it is not signed in, the throttle or block page met
+instead of the portal's answer, if any (``scanners.refusals`` via the profile's rate limits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Response
+
+from portal.driver import PortalDriver, SignInOutcome
+from portal.errors import Inconclusive
+from portal.profile import Account, Profile
+
+BODY_TEXT_TIMEOUT_MS = 2000
+
+
+def signed_in_outcome(driver: PortalDriver, page: Page, account: Account) -> SignInOutcome:
+    """Sign in for a check that needs it; a sign-in that fails leaves the check inconclusive."""
+    outcome = driver.sign_in(page, account)
+    if not outcome.signed_in:
+        raise Inconclusive(f"the test account cannot sign in: {outcome.detail}")
+    return outcome
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Whether a page's cookies sign in; ``refusal`` names a throttle or block page met."""
+
+    signed_in: bool
+    refusal: str = ""
+
+
+def refusal_shown(page: Page, profile: Profile, response: Response | None) -> str:
+    """The throttle or block page ``page`` shows instead of the portal's answer, if any."""
+    try:
+        text = page.locator("body").inner_text(timeout=BODY_TEXT_TIMEOUT_MS)
+    except PlaywrightError:
+        text = ""
+    refusal = profile.rate_limits.classify(
+        response.status if response is not None else None,
+        text,
+        response.headers.get("retry-after") if response is not None else None,
+    )
+    return refusal.reason if refusal is not None else ""
+
+
+@contextmanager
+def navigation_answers(page: Page) -> Iterator[list[Response]]:
+    """The portal's answers to the page's own navigations while the block runs."""
+    answers: list[Response] = []
+
+    def keep(response: Response) -> None:
+        if response.frame == page.main_frame and response.request.is_navigation_request():
+            answers.append(response)
+
+    page.on("response", keep)
+    try:
+        yield answers
+    finally:
+        page.remove_listener("response", keep)
+
+
+def check_session(driver: PortalDriver, page: Page, profile: Profile) -> Replay:
+    """Open the signed-in page with ``page``'s cookies: signed in, or why not."""
+    with navigation_answers(page) as answers:
+        signed_in = driver.is_signed_in(page)
+    if signed_in:
+        return Replay(True)
+    return Replay(False, refusal_shown(page, profile, answers[-1] if answers else None))

@@ -1,0 +1,78 @@
+"""SESS_IDLE's and SESS_ABS's background probes: sessions replayed after known idle times, and
+a session kept busy past the absolute timeout.
+
+Each records what it saw (``IdleMeasurement``, ``BusyMeasurement``) with a positive control
+taken right after (a fresh session, replayed at once, is signed in); the verdicts are
+``scanners.timeouts.evaluate_idle`` and ``evaluate_absolute``. steps/session.py registers the
+probes with the run (``portal.background.slow_probe``) and judges what they measured.
+"""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Cookie
+
+from portal.background import ProbeContext
+from portal.session_checks import check_session, signed_in_outcome
+from scanners.timeouts import BusyMeasurement, IdleMeasurement, SessionCheck, duration
+
+
+def _signed_in_context(probe: ProbeContext) -> tuple[list[Cookie], float]:
+    """Sign in on a fresh browser, keep its cookies, close it so nothing keeps it alive."""
+    context = probe.new_context()
+    signed_in_outcome(probe.driver, context.new_page(), probe.profile.patient)
+    cookies = context.cookies()
+    signed_in_at = time.monotonic()
+    probe.discard(context)
+    return cookies, signed_in_at
+
+
+def measure_idle_timeout(probe: ProbeContext) -> IdleMeasurement:
+    threshold = float(probe.profile.threshold("idle_timeout_seconds"))
+    grace = max(2.0, 0.1 * threshold)
+    # Several sessions, each tried once: a replay is itself activity and would restart the
+    # idle clock of the session it tries.
+    idle_times = [0.25 * threshold, 0.5 * threshold, 0.9 * threshold, threshold + grace]
+    sessions = [(idle, *_signed_in_context(probe)) for idle in idle_times]
+    checks = []
+    for idle, cookies, signed_in_at in sessions:
+        probe.wait_until(signed_in_at + idle, f"a session idle for {duration(idle)}")
+        tried_at = time.monotonic()
+        page = probe.new_page(cookies)
+        replay = check_session(probe.driver, page, probe.profile)
+        checks.append(SessionCheck(tried_at - signed_in_at, replay.signed_in, replay.refusal))
+        probe.discard(page.context)
+    return IdleMeasurement(threshold, tuple(checks), _fresh_replay(probe))
+
+
+def _fresh_replay(probe: ProbeContext) -> SessionCheck:
+    """Positive control after the last replay: a new session, replayed at once, is signed in."""
+    cookies, signed_in_at = _signed_in_context(probe)
+    page = probe.new_page(cookies)
+    replay = check_session(probe.driver, page, probe.profile)
+    probe.discard(page.context)
+    return SessionCheck(time.monotonic() - signed_in_at, replay.signed_in, replay.refusal)
+
+
+def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
+    threshold = float(probe.profile.threshold("absolute_timeout_seconds"))
+    idle = float(probe.profile.threshold("idle_timeout_seconds"))
+    grace = max(2.0, 0.05 * threshold)
+    # Requests well inside the idle timeout, so only the absolute lifetime can end the session.
+    interval = max(1.0, min(idle / 3, 60.0))
+    context = probe.new_context()
+    page = context.new_page()
+    signed_in_outcome(probe.driver, page, probe.profile.patient)
+    signed_in_at = time.monotonic()
+    checks: list[SessionCheck] = []
+    moment = signed_in_at
+    while True:
+        moment = min(moment + interval, signed_in_at + threshold + grace)
+        probe.wait_until(moment, f"the busy session to reach {duration(threshold)}")
+        replay = check_session(probe.driver, page, probe.profile)
+        elapsed = time.monotonic() - signed_in_at
+        checks.append(SessionCheck(elapsed, replay.signed_in, replay.refusal))
+        if not replay.signed_in or moment >= signed_in_at + threshold + grace:
+            break
+    return BusyMeasurement(threshold, interval, grace, tuple(checks), _fresh_replay(probe))

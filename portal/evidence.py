@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
-MASK = "[REDACTED]"
+from scanners.http import MASK
+
 MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words; no real secret is this short
 # The userinfo of a URL that carries a password ("scheme://user:secret@"), wherever it appears:
 # RFC 3986 userinfo characters only, after a scheme, so binary data practically never matches.

@@ -37,7 +37,7 @@ _PASTE_PROBE = """element => {
 
 
 @dataclass(frozen=True)
-class FormAnswer:
+class PasswordAnswer:
     """What the portal answered to a submitted password form. ``message`` is its visible text."""
 
     verdict: PortalVerdict
@@ -124,7 +124,7 @@ class PasswordFlows(FlowSteps):
         else:
             self.run_steps(page, control, name=name, values=values)
 
-    def change_password(self, page: Page, current: str | None, new: str) -> FormAnswer:
+    def change_password(self, page: Page, current: str | None, new: str) -> PasswordAnswer:
         """Submit the change form; ``current=None`` leaves the current-password field empty
         (and types nothing where ``before_form`` re-authenticates)."""
         # Registered before anything is typed: a trace or step parameter never shows them.
@@ -144,7 +144,7 @@ class PasswordFlows(FlowSteps):
         values = {"current_password": current or "", "new_password": new}
         self._click_or_run(page, form.submit, "passwords.change.submit", values)
         verdict, message = self._answer(page, form.success, [form.error])
-        return FormAnswer(verdict, message, asked)
+        return PasswordAnswer(verdict, message, asked)
 
     def password_guidance(self, page: Page) -> str:
         """The guidance text the change form shows (call after a refused weak password)."""
@@ -184,7 +184,7 @@ class PasswordFlows(FlowSteps):
             ) from None
         return form.is_visible()
 
-    def complete_reset(self, page: Page, new: str) -> FormAnswer:
+    def complete_reset(self, page: Page, new: str) -> PasswordAnswer:
         """Set a new password on the page an open reset link shows."""
         self.redactor.add(new)
         flow = self._reset_flow()
@@ -199,4 +199,4 @@ class PasswordFlows(FlowSteps):
         )
         refusals = [flow.invalid_link] + ([flow.error] if flow.error else [])
         verdict, message = self._answer(page, flow.success, refusals)
-        return FormAnswer(verdict, message)
+        return PasswordAnswer(verdict, message)

@@ -19,7 +19,7 @@ from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
 from portal.pacing import Pacer
-from portal.password_flows import FormAnswer, PasswordFlows
+from portal.password_flows import PasswordAnswer, PasswordFlows
 from portal.profile import Account, Passwords, Profile, RateLimits
 from scanners.passwords import Candidate, CandidateContext, Trial
 from scanners.refusals import Refusal
@@ -109,7 +109,7 @@ class PasswordKeeper:
             return served.refusal()
         return self.limits.classify(None, message)
 
-    def _submit(self, page: Page, given: str | None, new: str, what: str) -> FormAnswer:
+    def _submit(self, page: Page, given: str | None, new: str, what: str) -> PasswordAnswer:
         while True:
             self.pacer.turn()
             try:
@@ -127,7 +127,7 @@ class PasswordKeeper:
                     f"{self.state()}"
                 )
 
-    def change(self, page: Page, new: str, current: str | None = "") -> FormAnswer:
+    def change(self, page: Page, new: str, current: str | None = "") -> PasswordAnswer:
         """Submit a change; ``current=""`` means the password the account has now."""
         self.remember(new)
         given = self.current if current == "" else current

@@ -19,9 +19,10 @@ from portal.background import ProbeContext
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
 from portal.mailbox_access import mailbox_keys, open_mailbox, wait_for_mail
-from portal.password_flows import FormAnswer, PasswordFlows
+from portal.password_flows import PasswordAnswer, PasswordFlows
 from portal.password_keeper import candidate_context, flows_of, passwords_section, with_password
 from portal.profile import Account, MailboxSettings, PasswordReset, Profile
+from scanners.http import origin
 from scanners.mailbox import Mailbox, MailMessage, matches
 from scanners.passwords import CandidateContext, new_password
 from scanners.reset import (
@@ -56,18 +57,13 @@ def remember_link(redactor: Redactor, link: str) -> str | None:
     return token
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 class RefererWatch:
     """Fulfils every request to another origin locally and records the Referer it carried."""
 
     def __init__(self, context: BrowserContext, portal_origin: str) -> None:
         self.portal_origin = portal_origin
         self.seen: list[tuple[str, str]] = []
-        context.route(lambda url: _origin(url) != portal_origin, self._fulfil)
+        context.route(lambda url: origin(url) != portal_origin, self._fulfil)
 
     def _fulfil(self, route: Route) -> None:
         request = route.request
@@ -106,7 +102,7 @@ def observe_referers(
     for anchor in page.locator("a[href]").all():
         href = anchor.get_attribute("href") or ""
         absolute = page.evaluate("h => new URL(h, document.baseURI).href", href)
-        if absolute.startswith("http") and _origin(absolute) != watch.portal_origin:
+        if absolute.startswith("http") and origin(absolute) != watch.portal_origin:
             foreign.append(absolute)
     seen_before = len(watch.seen)
     for href in foreign[:MAX_FOREIGN_LINKS]:
@@ -125,7 +121,7 @@ def observe_referers(
         leaked = bool(referer) and (
             (token is not None and token in referer) or (len(path) > 1 and path in referer)
         )
-        observations.append(RefererObservation(_origin(url), via, referer, leaked))
+        observations.append(RefererObservation(origin(url), via, referer, leaked))
     return observations
 
 
@@ -165,7 +161,7 @@ class ResetRun:
             raise Inconclusive(f"the reset e-mail '{mail.subject}' holds no link to the portal")
         return link, remember_link(self.probe.redactor, link)
 
-    def use(self, link: str, page: Page | None = None) -> tuple[LinkUse, FormAnswer | None]:
+    def use(self, link: str, page: Page | None = None) -> tuple[LinkUse, PasswordAnswer | None]:
         page = page or self.probe.new_page()
         if not self.flows.open_reset_link(page, link):
             return "refused", None
@@ -219,7 +215,7 @@ def measure_reset_links(probe: ProbeContext) -> ResetMeasurement:
         link_requested = time.monotonic()
         link, token = run.request_link()
         watched = probe.new_context()
-        watch = RefererWatch(watched, _origin(profile.base_url))
+        watch = RefererWatch(watched, origin(profile.base_url))
         page = watched.new_page()
         if not run.flows.open_reset_link(page, link):
             return ResetMeasurement(first_use="refused", first_use_detail="invalid-link page")

@@ -7,22 +7,22 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from portal.catalogue import Catalogue
 from portal.evidence import url_without_credentials
 from portal.report_files import MODES, write_private
+from scanners.result import Status
 
-ControlStatus = Literal["passed", "failed", "inconclusive", "skipped"]
 # When a control has several scenarios, the worst outcome stands for the control.
-SEVERITY: dict[str, int] = {"failed": 3, "inconclusive": 2, "passed": 1, "skipped": 0}
+STATUS_RANK: dict[str, int] = {"failed": 3, "inconclusive": 2, "passed": 1, "skipped": 0}
 EXIT_STATUS = {"compliant": 0, "noncompliant": 1, "inconclusive": 2}
 
 
 @dataclass
 class ControlResult:
     control_id: str
-    status: ControlStatus
+    status: Status
     reason: str
     threshold: dict[str, Any] = field(default_factory=dict)
     threshold_note: str = ""
@@ -30,7 +30,7 @@ class ControlResult:
     scenarios: list[str] = field(default_factory=list)
 
     def merge(self, other: ControlResult) -> ControlResult:
-        worst = self if SEVERITY[self.status] >= SEVERITY[other.status] else other
+        worst = self if STATUS_RANK[self.status] >= STATUS_RANK[other.status] else other
         return ControlResult(
             control_id=self.control_id,
             status=worst.status,
@@ -67,7 +67,7 @@ def build_summary(
         result = asdict(results[control_id])
         result.pop("control_id")
         controls[control_id] = result
-    counts = {status: 0 for status in SEVERITY}
+    counts = {status: 0 for status in STATUS_RANK}
     for control_result in results.values():
         counts[control_result.status] += 1
     return {

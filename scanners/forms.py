@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from scanners.http import describe_error
+from scanners.http import describe_error, origin
 from scanners.refusals import DEFAULT_BLOCK_PATTERNS, DEFAULT_THROTTLE_PATTERNS, Refusal, classify
 
 # What a browser sends with a form; some frameworks refuse a POST without Origin or Referer.
@@ -127,11 +127,6 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
@@ -178,7 +173,7 @@ class FormClient:
     ) -> tuple[int, Message[str, str], str]:
         headers = dict(BROWSER_HEADERS)
         if referer is not None:
-            headers |= {"Referer": referer, "Origin": _origin(referer)}
+            headers |= {"Referer": referer, "Origin": origin(referer)}
         if data is not None:
             headers["Content-Type"] = FORM_CONTENT_TYPE
         request = urllib.request.Request(url, data=data, headers=headers)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 USER_AGENT = "portal-audit/0.1"
-REDACTED = "[REDACTED]"
+MASK = "[REDACTED]"
 MAX_REDIRECTS = 10
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -128,7 +128,7 @@ def fetch(
             elif not _is_http_url(target):
                 problem = f"redirect to an unsupported URL: {target}"
             if problem is None:
-                if _origin(target) != _origin(current):
+                if _origin_key(target) != _origin_key(current):
                     # Credentials the caller gave for one origin must not follow it elsewhere
                     # (nor over a downgrade to plain http).
                     request_headers = {
@@ -189,7 +189,7 @@ def redact_set_cookie(value: str) -> str:
     """``sid=abc; Secure; HttpOnly`` -> ``sid=[REDACTED]; Secure; HttpOnly``."""
     pair, separator, attributes = value.partition(";")
     name = pair.partition("=")[0].strip()
-    return f"{name}={REDACTED}{separator}{attributes}"
+    return f"{name}={MASK}{separator}{attributes}"
 
 
 def _is_http_url(url: str) -> bool:
@@ -203,7 +203,13 @@ def _is_http_url(url: str) -> bool:
     return True
 
 
-def _origin(url: str) -> tuple[str, str, int]:
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, as browsers send it in an Origin header."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _origin_key(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS[scheme]

@@ -55,18 +55,9 @@ def status_of(
         text = str(excinfo.value).strip()
         message = text.splitlines()[0] if text else excinfo.typename
         if isinstance(excinfo.value, AssertionError):
-            return "failed", with_findings(message, text)
+            record = item.stash.get(RECORD_KEY, None)
+            return "failed", (record.failure if record else "") or message
     return "inconclusive", f"could not be evaluated: {message}"
-
-
-def with_findings(first_line: str, text: str, most: int = 3) -> str:
-    """A failure's one-line reason naming what failed: the findings listed under the first
-    line of an evaluation's description ("- key: message"), the first few of them."""
-    findings = [line[2:] for line in text.splitlines()[1:] if line.startswith("- ")]
-    if not findings:
-        return first_line
-    more = f"; and {len(findings) - most} more" if len(findings) > most else ""
-    return f"{first_line}: {'; '.join(findings[:most])}{more}"
 
 
 def control_result(

@@ -39,6 +39,7 @@ from portal.reference_target import (
     register_reference_secrets,
     start_reference_portal,
 )
+from portal.report_files import PRIVATE_UMASK
 from portal.roles import conflicts as account_conflicts
 from portal.roles import waits as account_waits
 from portal.run_stop import RunStopper, run_seconds
@@ -69,6 +70,8 @@ class ControlRecord:
     control: Control
     measured: list[str] = field(default_factory=list)
     reason: str = ""
+    # A failed evaluation's one-line reason naming its failing findings (steps.outcome).
+    failure: str = ""
 
     def measure(self, text: str) -> None:
         if text:
@@ -294,7 +297,7 @@ def begin_run(session: pytest.Session, stop: Callable[[str], int]) -> None:
         return
     # Reports are private from their first byte, also when the plugin runs under plain pytest
     # rather than the runner (which sets the same umask before anything is written).
-    os.umask(0o077)
+    os.umask(PRIVATE_UMASK)
     run = start_audit(config)
     config.stash[AUDIT_KEY] = run
     install_redacting_writer(config, run.redactor)

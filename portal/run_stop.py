@@ -53,9 +53,8 @@ def policy_waits(profile: Profile) -> dict[str, float]:
 def run_seconds(profile: Profile) -> float:
     """The run's deadline: the profile's ``timeouts.run_seconds``, else derived from the
     longest policy wait (the waits run concurrently, so the longest one dominates)."""
-    chosen: float | None = getattr(profile.timeouts, "run_seconds", None)
-    if chosen is not None:
-        return float(chosen)
+    if profile.timeouts.run_seconds is not None:
+        return float(profile.timeouts.run_seconds)
     return BASE_RUN_SECONDS + WAIT_FACTOR * max(policy_waits(profile).values())
 
 

@@ -50,6 +50,14 @@ class Evaluation:
     def warnings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity == "warn")
 
+    def one_line(self, most: int = 3) -> str:
+        """The reason naming the first ``most`` failing findings, for a summary's one line."""
+        failing = [str(f) for f in self.findings if f.severity == "fail"]
+        if not failing:
+            return self.reason
+        more = f"; and {len(failing) - most} more" if len(failing) > most else ""
+        return f"{self.reason}: {'; '.join(failing[:most])}{more}"
+
     def describe(self) -> str:
         """All findings, one per line, for a failure message or an attachment."""
         lines = [self.reason]

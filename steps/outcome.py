@@ -19,5 +19,6 @@ def conclude(evaluation: Evaluation, record: ControlRecord, evidence: Evidence, 
     if evaluation.status == "skipped":
         pytest.skip(evaluation.reason)
     if evaluation.status == "failed":
+        record.failure = evaluation.one_line()
         raise AssertionError(evaluation.describe())
     record.reason = evaluation.reason

@@ -5,7 +5,7 @@ VENV := .venv
 PROFILE ?= profiles/reference.yaml
 WEAKEN ?=
 ARGS ?=
-TYPED := portal scanners steps tests reference_portal benchmarks
+TYPED := portal scanners steps tests reference_portal benchmarks tools
 
 .PHONY: setup browser audit test lint format clean
 

@@ -1,14 +1,17 @@
-"""The step modules for every pytest run in this repository, and the audit plugin as a fallback.
+"""The step modules for every pytest run in this repository, and the audit plugin and the
+reference portal's target provider as a fallback.
 
-Installed (``make setup``), pytest loads ``portal.plugin`` through its ``pytest11`` entry point,
-which carries that same name, so listing it here is a no-op; in a checkout without install
-(or with plugin autoloading off) this line is what loads it.
+Installed (``make setup``), pytest loads ``portal.plugin`` and ``reference_portal.audit_target``
+through their ``pytest11`` entry points, which carry those same names, so listing them here is a
+no-op; in a checkout without install (or with plugin autoloading off) these lines load them.
 """
 
 pytest_plugins = [
     "portal.plugin",
+    "reference_portal.audit_target",
     "steps.common",
     "steps.session",
+    "steps.session_tokens",
     "steps.transport",
     "steps.authentication",
     "steps.mfa",

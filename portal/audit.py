@@ -51,10 +51,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="python -m portal.audit",
         description="Audit a patient portal against the portal-audit controls.",
-        epilog="Arguments after -- go to pytest (e.g. -- -k logout).",
+        epilog="Other options go to pytest and its plugins: a target provider's own options "
+        "(the reference portal's --weaken FLAG,FLAG) or, after --, pytest's (-- -k logout).",
     )
     parser.add_argument("--profile", default=str(ROOT / "profiles" / "reference.yaml"))
-    parser.add_argument("--weaken", default="", help="reference portal weakness flags, a,b")
     parser.add_argument(
         "-m", dest="markexpr", default="", help="only these controls, e.g. 'session'"
     )
@@ -70,10 +70,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="who may read the run's reports: private (0600/0700, the default), group "
         "(0640/0750) or world (0644/0755)",
     )
-    if "--" in argv:
-        split = argv.index("--")
-        return parser.parse_args(argv[:split]), argv[split + 1 :]
-    return parser.parse_args(argv), []
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, provider_options = parser.parse_known_args(argv[:split])
+    return args, provider_options + argv[split + 1 :]
 
 
 def new_run_dir() -> Path:
@@ -98,8 +97,6 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
         "-q",
         "--tb=line",
     ]
-    if args.weaken:
-        command += ["--weaken", args.weaken]
     if args.markexpr:
         command += ["-m", args.markexpr]
     if args.allow_destructive:

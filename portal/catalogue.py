@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -125,6 +126,49 @@ def _number(value: Any, *, integer: bool) -> float | int | None:
     return None
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """Every threshold of the catalogue with its applied value, typed as its limit says
+    (integer: int, number: float, boolean: bool, choice: str, subset: tuple of str).
+
+    tests/test_catalogue.py keeps these fields equal to the catalogue's thresholds.
+    """
+
+    idle_timeout_seconds: float
+    absolute_timeout_seconds: float
+    min_token_bits: int
+    same_site: tuple[str, ...]
+    max_failures: int
+    lockout_seconds: float
+    timing_tolerance_ms: float
+    samples: int
+    min_secret_bits: int
+    max_drift_steps: int
+    max_wrong_codes: int
+    min_recovery_bits: int
+    min_length_without_mfa: int
+    min_length_with_mfa: int
+    max_length_at_least: int
+    min_zxcvbn_score: int
+    composition_rules_allowed: bool
+    max_link_lifetime_seconds: float
+    min_reset_token_bits: int
+    min_max_age_seconds: int
+    recommended_max_age_seconds: int
+    mozilla_level: str
+    expiry_warning_days: int
+    max_lifespan_days: int
+
+
+PYTHON_TYPES: dict[str, type] = {
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "choice": str,
+    "subset": tuple,
+}
+
+
 class Control(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -203,6 +247,15 @@ class Catalogue(BaseModel):
         for control in self.controls:
             defaults.update(control.threshold)
         return defaults
+
+    def thresholds(self, overrides: dict[str, Any]) -> Thresholds:
+        """The applied thresholds: a profile's checked ``policy:`` values over the defaults."""
+        limits = self.limits()
+        values: dict[str, Any] = {}
+        for name, default in self.threshold_defaults().items():
+            value = limits[name].apply(overrides.get(name, default))
+            values[name] = PYTHON_TYPES[limits[name].type](value)
+        return Thresholds(**values)
 
     def limits(self) -> dict[str, Limit]:
         """Every policy setting a profile may override, with the values it may take."""

@@ -1,27 +1,40 @@
 """Portal drivers: how the suite uses a portal, whatever its HTML looks like.
 
-``PortalDriver`` is the small protocol steps rely on. ``SelectorDriver`` implements it from the
-profile's selectors and copes with server-rendered forms and single-page apps alike: it waits on
-navigation, network and selectors with the profile's bounded timeouts, never on fixed sleeps. A
-portal with an unusual flow names its own subclass in the profile
-(``driver: package.module:Class``).
+``PortalDriver`` is the small protocol steps rely on; the abilities it is made of, and the
+second-factor and password abilities some controls need on top, are in ``portal.abilities``.
+``SelectorDriver`` has them all, from the profile's selectors, and copes with server-rendered
+forms and single-page apps alike: it waits on navigation, network and selectors with the
+profile's bounded timeouts, never on fixed sleeps. A portal with an unusual flow names its own
+driver in the profile (``driver: package.module:Class``), usually a subclass; a driver without
+the sign-in ability is refused when it is loaded.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Protocol
 
 from playwright.sync_api import Cookie, Page, Response
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from portal.abilities import (
+    SIGN_IN,
+    PageView,
+    PasswordFlowAbility,
+    SecondFactorAbility,
+    SignInAbility,
+    SignInOutcome,
+    lacks,
+)
 from portal.browser_errors import PageWatch, describe_browser_error
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
 from portal.password_flows import PasswordFlows
-from portal.profile import Account, Profile, ProfileError, ProtectedPage
+from portal.profile import Profile
+from portal.profile_file import ProfileError
+from portal.profile_sections import Account, ProtectedPage
 from portal.second_factor import SecondFactorMixin
 from scanners.http import redact_set_cookie
 
@@ -55,50 +68,16 @@ class SignOutIneffective(Inconclusive):  # noqa: N818 - an audit outcome, like I
     """
 
 
-@dataclass(frozen=True)
-class SignInOutcome:
-    """Whether sign-in worked, plus the cookies before submitting and after (kept off reprs)."""
-
-    signed_in: bool
-    detail: str
-    cookies_before: list[Cookie] = field(default_factory=list, repr=False)
-    cookies_after: list[Cookie] = field(default_factory=list, repr=False)
-    set_cookie_headers: list[str] = field(default_factory=list, repr=False)
-    error_message: str = ""  # the portal's message when it refused the sign-in
-
-
-@dataclass(frozen=True)
-class PageView:
-    """What a protected page showed: status, final URL, whether patient data was visible."""
-
-    name: str
-    status: int | None
-    final_url: str
-    signed_in: bool
-    patient_data_visible: bool
-
-
-class PortalDriver(Protocol):
-    # The last page the portal served in each browser context, for throttle-aware messages.
-    pages: PageWatch
-
-    def sign_in(self, page: Page, account: Account) -> SignInOutcome: ...
-
-    def is_signed_in(self, page: Page) -> bool: ...
-
-    def sign_out(self, page: Page) -> None: ...
-
-    def open_protected(self, page: Page, protected: ProtectedPage) -> PageView: ...
-
-    def shows_patient_data(self, page: Page, account: Account) -> bool: ...
-
-    def open_sessions_page(self, page: Page) -> tuple[int | None, int | None]: ...
-
-    def end_other_sessions(self, page: Page) -> None: ...
+class PortalDriver(SignInAbility, Protocol):
+    """What ``load_driver`` returns: the sign-in ability, checked when the driver is loaded.
+    The other abilities are reached through ``portal.abilities`` (``second_factor_of`` ...), so
+    a driver without one makes only its controls inconclusive, with the reason."""
 
 
 class SelectorDriver(SecondFactorMixin, PasswordFlows):
     """The generic driver: everything it needs comes from the profile."""
+
+    pages: PageWatch
 
     def __init__(self, profile: Profile, redactor: Redactor):
         self.profile = profile
@@ -374,8 +353,15 @@ class SelectorDriver(SecondFactorMixin, PasswordFlows):
         return False
 
 
+# The default driver has every ability the steps use: mypy checks these assignments.
+_SELECTOR_DRIVER_ABILITIES: tuple[
+    type[PortalDriver], type[SecondFactorAbility], type[PasswordFlowAbility]
+] = (SelectorDriver, SelectorDriver, SelectorDriver)
+
+
 def load_driver(profile: Profile, redactor: Redactor) -> PortalDriver:
-    """Build the driver the profile names (``module:Class``)."""
+    """Build the driver the profile names (``module:Class``); one that cannot even sign in is
+    a bad profile. Abilities only some controls need are looked at by ``portal.abilities``."""
     module_name, _, class_name = profile.driver.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
@@ -384,4 +370,7 @@ def load_driver(profile: Profile, redactor: Redactor) -> PortalDriver:
             "profile", f"cannot load driver {profile.driver!r}: {exc}", field="driver"
         ) from None
     driver: PortalDriver = cls(profile, redactor)
+    problem = lacks(driver, SIGN_IN)
+    if problem:
+        raise ProfileError("profile", problem, field="driver")
     return driver

@@ -1,7 +1,7 @@
 """AUTH_LOCKOUT's probe: which sign-in attempt comes next, until the account locks, then timing it.
 
 ``LockoutSequence`` talks to the portal only through the small ``SignInTarget`` interface (the
-audit implements it with the Playwright portal driver in steps/authentication.py, the project's
+audit implements it with the Playwright portal driver in portal/lockout_sign_ins.py, the project's
 tests with plain HTTP form posts) and waits through a ``Pacer``, so both run the same decisions.
 Every attempt is timestamped just before it is submitted and just after its answer; the
 recorded ``LockoutMeasurement`` is judged by ``scanners.lockout.evaluate_lockout``.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from portal.errors import Inconclusive
-from portal.profile import MailboxSettings
+from portal.profile_credentials import MailboxSettings
 from scanners.mailbox import (
     ImapMailbox,
     Mailbox,

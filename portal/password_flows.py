@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Response
 
     from portal.flows import Flow
-    from portal.profile import PasswordChangeForm, PasswordReset, Profile
+    from portal.profile import Profile
+    from portal.profile_credentials import PasswordChangeForm, PasswordReset
 
 PortalVerdict = Literal["accepted", "refused"]
 

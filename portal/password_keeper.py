@@ -15,20 +15,18 @@ from collections.abc import Callable
 from playwright.sync_api import Page
 from pydantic import SecretStr
 
+from portal.abilities import password_flows_of
 from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
 from portal.pacing import Pacer
-from portal.password_flows import PasswordAnswer, PasswordFlows
-from portal.profile import Account, Passwords, Profile, RateLimits
-from scanners.passwords import Candidate, CandidateContext, Trial
+from portal.password_flows import PasswordAnswer
+from portal.profile import Profile
+from portal.profile_credentials import Passwords
+from portal.profile_sections import Account, RateLimits
+from scanners.password_candidates import Candidate, CandidateContext
+from scanners.passwords import Trial
 from scanners.refusals import Refusal
-
-
-def flows_of(driver: PortalDriver) -> PasswordFlows:
-    if not isinstance(driver, PasswordFlows):
-        raise Inconclusive("the profile's driver has no password change and reset flows")
-    return driver
 
 
 def passwords_section(profile: Profile) -> Passwords:
@@ -42,13 +40,15 @@ def passwords_section(profile: Profile) -> Passwords:
 
 def candidate_context(profile: Profile, account: Account) -> CandidateContext:
     section = passwords_section(profile)
-    name = "min_length_with_mfa" if section.mfa_enforced else "min_length_without_mfa"
+    thresholds = profile.thresholds
     return CandidateContext(
         username=account.username,
         display_name=account.display_name,
         context_words=tuple(section.context_words),
-        min_length=int(profile.threshold(name)),
-        min_score=int(profile.threshold("min_zxcvbn_score")),
+        min_length=thresholds.min_length_with_mfa
+        if section.mfa_enforced
+        else thresholds.min_length_without_mfa,
+        min_score=thresholds.min_zxcvbn_score,
         year=dt.date.today().year,
     )
 
@@ -75,7 +75,7 @@ class PasswordKeeper:
         limits: RateLimits,
     ) -> None:
         self.driver = driver
-        self.flows = flows_of(driver)
+        self.flows = password_flows_of(driver)
         self.account = account
         self.redactor = redactor
         self.ledger = ledger

@@ -49,16 +49,16 @@ from portal.run import (
     skip_reason,
     wait_for_shared_accounts,
 )
+from portal.targets import TargetHooks
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(TargetHooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("portal-audit", "patient portal audit")
     group.addoption("--profile", default=str(DEFAULT_PROFILE), help="portal profile (YAML)")
-    group.addoption(
-        "--weaken",
-        default="",
-        help="comma-separated weakness flags of the bundled reference portal to switch on",
-    )
     group.addoption(
         "--allow-destructive",
         action="store_true",

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Browser
 
-from portal.driver import PortalDriver, SignInOutcome, SignOutIneffective
+from portal.abilities import SignInOutcome
+from portal.driver import PortalDriver, SignOutIneffective
 from portal.errors import Inconclusive
 from portal.profile import Profile
 

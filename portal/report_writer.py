@@ -36,7 +36,7 @@ def write_run_reports(
             "profile_file": str(run.profile_path),
             "started": run.started,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "weaknesses": run.weaknesses,
+            "target_provider": run.provider,
             "warnings": run.warnings,
             **extra,
         },

@@ -15,16 +15,19 @@ from playwright.sync_api import BrowserContext, Page, Route
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from portal.abilities import PasswordFlowAbility, password_flows_of
 from portal.background import ProbeContext
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
 from portal.mailbox_access import mailbox_keys, open_mailbox, wait_for_mail
-from portal.password_flows import PasswordAnswer, PasswordFlows
-from portal.password_keeper import candidate_context, flows_of, passwords_section, with_password
-from portal.profile import Account, MailboxSettings, PasswordReset, Profile
+from portal.password_flows import PasswordAnswer
+from portal.password_keeper import candidate_context, passwords_section, with_password
+from portal.profile import Profile
+from portal.profile_credentials import MailboxSettings, PasswordReset
+from portal.profile_sections import Account
 from scanners.http import origin
 from scanners.mailbox import Mailbox, MailMessage, matches
-from scanners.passwords import CandidateContext, new_password
+from scanners.password_candidates import CandidateContext, new_password
 from scanners.reset import (
     LinkUse,
     RefererObservation,
@@ -128,7 +131,7 @@ def observe_referers(
 @dataclass
 class ResetRun:
     probe: ProbeContext
-    flows: PasswordFlows
+    flows: PasswordFlowAbility
     profile: Profile
     flow: PasswordReset
     account: Account
@@ -201,7 +204,7 @@ def measure_reset_links(probe: ProbeContext) -> ResetMeasurement:
         raise Inconclusive("the profile has no 'mailbox': reset e-mails cannot be read")
     run = ResetRun(
         probe=probe,
-        flows=flows_of(probe.driver),
+        flows=password_flows_of(probe.driver),
         profile=profile,
         flow=section.reset,
         account=account,
@@ -230,7 +233,7 @@ def measure_reset_links(probe: ProbeContext) -> ResetMeasurement:
         second, second_answer = run.use(link)
         run.restore()
         lifetime = section.reset.link_lifetime_seconds or float(
-            profile.threshold("max_link_lifetime_seconds")
+            profile.thresholds.max_link_lifetime_seconds
         )
         requested = time.monotonic()
         link2, token2 = run.request_link()

@@ -2,7 +2,7 @@
 the order scenarios run in and which of them must not run against this portal.
 
 ``start_audit`` loads and validates the profile before any browser starts (exit status 3 on a
-bad profile) and starts the bundled reference portal when the profile asks for it;
+bad profile) and has the profile's target provider start its portal when it names one;
 ``begin_run`` then arms the run's deadline, orders the scenarios and starts the slow probes.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from portal.abilities import ability_warnings
 from portal.allure_writer import install_redacting_writer
 from portal.background import SlowProbes
 from portal.background import registered as registered_probes
@@ -27,23 +28,14 @@ from portal.catalogue import Control, load_catalogue
 from portal.contexts import launch_browser
 from portal.driver import load_driver
 from portal.evidence import Redactor
-from portal.profile import (
-    DEFAULT_DRIVER,
-    Profile,
-    ProfileError,
-    load_profile,
-    starts_reference_portal,
-)
-from portal.reference_target import (
-    ReferenceTargetError,
-    register_reference_secrets,
-    start_reference_portal,
-)
+from portal.profile import DEFAULT_DRIVER, Profile, load_profile, target_of
+from portal.profile_file import ProfileError, read_raw
 from portal.report_files import PRIVATE_UMASK
 from portal.roles import conflicts as account_conflicts
 from portal.roles import waits as account_waits
 from portal.run_stop import RunStopper, run_seconds
 from portal.summary import ControlResult
+from portal.targets import NoProvider, Target, start_target
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILE = ROOT / "profiles" / "reference.yaml"
@@ -84,9 +76,11 @@ class AuditRun:
     profile: Profile
     redactor: Redactor
     run_dir: Path
-    weaknesses: list[str]
     started: str
-    portal: Any = None  # reference_portal.launcher.RunningPortal when the bundled portal runs
+    # The portal a target provider started for this run (the profile's ``target:``), and what
+    # summary.json says of it: the provider's name and facts.
+    target: Target | None = None
+    provider: dict[str, Any] | None = None
     slow_probes: SlowProbes | None = None
     results: dict[str, ControlResult] = field(default_factory=dict)
     # Accounts shared between checks that disturb each other (portal.roles).
@@ -99,7 +93,11 @@ class AuditRun:
     stopper: RunStopper | None = None
 
     def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
-        applied = {name: self.profile.threshold(name) for name in control.threshold}
+        # As the profile or the catalogue writes them (900, not 900.0), for the report.
+        applied = {
+            name: self.profile.policy.get(name, default)
+            for name, default in control.threshold.items()
+        }
         notes = []
         for name in applied:
             if not self.profile.is_default(name):
@@ -122,9 +120,9 @@ class AuditRun:
     def stop(self) -> None:
         if self.slow_probes is not None:
             self.slow_probes.stop()
-        if self.portal is not None:
-            self.portal.stop()
-            self.portal = None
+        if self.target is not None:
+            self.target.stop()
+            self.target = None
 
 
 def audit_of(config: pytest.Config) -> AuditRun | None:
@@ -231,44 +229,49 @@ def record_internal_error(text: str) -> None:
 
 def start_audit(config: pytest.Config) -> AuditRun:
     profile_path = Path(config.getoption("profile"))
-    weaknesses = [w.strip() for w in config.getoption("weaken").split(",") if w.strip()]
     try:
-        wants_reference_portal = starts_reference_portal(profile_path)
+        name = target_of(profile_path)
     except ProfileError as exc:
         fail_usage(f"bad profile: {exc}")
         raise
-    portal = None
-    if wants_reference_portal:
-        try:
-            portal = start_reference_portal(weaknesses)
-        except ReferenceTargetError as exc:
-            fail_usage(str(exc))
-            raise
-    elif weaknesses:
-        fail_usage(f"--weaken applies only to the bundled reference portal, not to {profile_path}")
     try:
-        profile, redactor = _load_checked(profile_path)
-    except BaseException:
-        if portal is not None:
-            portal.stop()
+        target = start_target(config, name)
+    except NoProvider as exc:
+        _, lines = read_raw(profile_path)
+        where = ProfileError(
+            str(profile_path), str(exc), field="target", line=lines.get(("target",))
+        )
+        fail_usage(f"bad profile: {where}")
         raise
-    if portal is not None:
-        register_reference_secrets(redactor)
+    except pytest.UsageError as exc:
+        fail_usage(str(exc))
+        raise
+    variables = dict(target.variables) if target else {}
+    try:
+        profile, redactor = _load_checked(profile_path, {**os.environ, **variables})
+    except BaseException:
+        if target is not None:
+            target.stop()
+        raise
+    if target is not None:
+        for secret in target.secrets:
+            redactor.add(secret)
     return AuditRun(
         profile_path=profile_path,
         profile=profile,
         redactor=redactor,
         run_dir=PROCESS.run_dir,
-        weaknesses=weaknesses,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
-        portal=portal,
+        target=target,
+        provider={"name": name, **target.facts} if target else None,
     )
 
 
-def _load_checked(profile_path: Path) -> tuple[Profile, Redactor]:
-    """The validated profile and its redactor, with the driver it names loaded once."""
+def _load_checked(profile_path: Path, env: dict[str, str]) -> tuple[Profile, Redactor]:
+    """The validated profile (its references filled from ``env``) and its redactor, with the
+    driver it names loaded once."""
     try:
-        profile = load_profile(profile_path)
+        profile = load_profile(profile_path, env)
     except ProfileError as exc:
         fail_usage(f"bad profile:\n{exc}")
         raise
@@ -320,7 +323,7 @@ def begin_run(session: pytest.Session, stop: Callable[[str], int]) -> None:
         conflict.message
         for conflict in account_conflicts(run.profile)
         if conflict.first.controls & selected and conflict.second.controls & selected
-    ]
+    ] + ability_warnings(load_driver(run.profile, run.redactor), selected)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(

@@ -33,17 +33,17 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 def policy_waits(profile: Profile) -> dict[str, float]:
     """The waits the profile's policy asks for, by what is waited for (seconds)."""
     waits = {
-        "idle timeout": float(profile.threshold("idle_timeout_seconds")),
-        "absolute timeout": float(profile.threshold("absolute_timeout_seconds")),
+        "idle timeout": profile.thresholds.idle_timeout_seconds,
+        "absolute timeout": profile.thresholds.absolute_timeout_seconds,
         "lockout period": float(
-            profile.lockout.period_seconds or profile.threshold("lockout_seconds")
+            profile.lockout.period_seconds or profile.thresholds.lockout_seconds
         )
-        + float(profile.threshold("max_failures")) * profile.lockout.pause_seconds,
+        + profile.thresholds.max_failures * profile.lockout.pause_seconds,
     }
     if profile.passwords is not None and profile.passwords.reset is not None:
         waits["reset link lifetime"] = float(
             profile.passwords.reset.link_lifetime_seconds
-            or profile.threshold("max_link_lifetime_seconds")
+            or profile.thresholds.max_link_lifetime_seconds
         )
     if profile.mailbox is not None:
         waits["e-mail"] = profile.mailbox.wait_seconds

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response
 
-from portal.driver import PortalDriver, SignInOutcome
+from portal.abilities import SignInOutcome
+from portal.driver import PortalDriver
 from portal.errors import Inconclusive
-from portal.profile import Account, Profile
+from portal.profile import Profile
+from portal.profile_sections import Account
 
 BODY_TEXT_TIMEOUT_MS = 2000
 

@@ -29,7 +29,7 @@ def _signed_in_context(probe: ProbeContext) -> tuple[list[Cookie], float]:
 
 
 def measure_idle_timeout(probe: ProbeContext) -> IdleMeasurement:
-    threshold = float(probe.profile.threshold("idle_timeout_seconds"))
+    threshold = probe.profile.thresholds.idle_timeout_seconds
     grace = max(2.0, 0.1 * threshold)
     # Several sessions, each tried once: a replay is itself activity and would restart the
     # idle clock of the session it tries.
@@ -56,8 +56,8 @@ def _fresh_replay(probe: ProbeContext) -> SessionCheck:
 
 
 def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
-    threshold = float(probe.profile.threshold("absolute_timeout_seconds"))
-    idle = float(probe.profile.threshold("idle_timeout_seconds"))
+    threshold = probe.profile.thresholds.absolute_timeout_seconds
+    idle = probe.profile.thresholds.idle_timeout_seconds
     grace = max(2.0, 0.05 * threshold)
     # Requests well inside the idle timeout, so only the absolute lifetime can end the session.
     interval = max(1.0, min(idle / 3, 60.0))

@@ -115,7 +115,7 @@ def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) 
         f"Target: {summary['target']}  ",
         f"Verdict: **{summary['verdict']}**  ",
         f"Started: {summary.get('started', '')}  ",
-        f"Weaknesses switched on: {', '.join(summary.get('weaknesses') or []) or 'none'}",
+        f"Target provider: {provider_line(summary.get('target_provider'))}",
         "",
         "| Control | Status | Requirement | Threshold applied | Measured | Reason | Sources |",
         "|---|---|---|---|---|---|---|",
@@ -132,6 +132,18 @@ def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) 
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     write_private(run_dir / "compliance-matrix.md", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def provider_line(provider: dict[str, Any] | None) -> str:
+    """The matrix's line on who started the target: none, or the provider and its facts."""
+    if not provider:
+        return "none (the portal at the profile's base_url)"
+    facts = [
+        f"{key}: {', '.join(map(str, value)) or 'none' if isinstance(value, list) else value}"
+        for key, value in provider.items()
+        if key != "name"
+    ]
+    return "; ".join([str(provider.get("name", "?")), *facts])
 
 
 def _cell(text: str) -> str:

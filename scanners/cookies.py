@@ -15,10 +15,8 @@ from typing import Any
 from scanners.result import Evaluation, Finding, verdict
 
 HOST_PREFIX = "__Host-"
-ACCEPTED_SAMESITE = frozenset({"Strict", "Lax"})
+ACCEPTED_SAMESITE = ("Lax", "Strict")
 _SAMESITE_SPELLING = {"strict": "Strict", "lax": "Lax", "none": "None"}
-
-THRESHOLD = "session cookies Secure, HttpOnly, SameSite Lax or Strict (advisory: __Host- prefix)"
 
 
 @dataclass(frozen=True)
@@ -123,12 +121,19 @@ def session_cookie_names(
     return names
 
 
-def evaluate_session_cookies(cookies: Sequence[CookieRecord], names: Sequence[str]) -> Evaluation:
-    """SESS_COOKIE: every cookie named in ``names`` is Secure, HttpOnly and SameSite Lax/Strict.
+def evaluate_session_cookies(
+    cookies: Sequence[CookieRecord],
+    names: Sequence[str],
+    accepted_same_site: Sequence[str] = ACCEPTED_SAMESITE,
+) -> Evaluation:
+    """SESS_COOKIE: every cookie named in ``names`` is Secure, HttpOnly and has one of the
+    ``accepted_same_site`` values (policy same_site; Lax or Strict by default).
 
     Without any identified session cookie there is nothing to judge, so the result is
     inconclusive rather than passed.
     """
+    same_site = " or ".join(sorted(accepted_same_site))
+    threshold = f"session cookies Secure, HttpOnly, SameSite {same_site} (advisory: __Host- prefix)"
     wanted = set(names)
     session = [c for c in cookies if c.name in wanted]
     if not session:
@@ -136,7 +141,7 @@ def evaluate_session_cookies(cookies: Sequence[CookieRecord], names: Sequence[st
         return Evaluation(
             status="inconclusive",
             reason=f"no session cookie was identified after sign-in (names looked for: {listed})",
-            threshold=THRESHOLD,
+            threshold=threshold,
         )
 
     findings: list[Finding] = []
@@ -158,12 +163,12 @@ def evaluate_session_cookies(cookies: Sequence[CookieRecord], names: Sequence[st
                     where=where,
                 )
             )
-        if cookie.same_site not in ACCEPTED_SAMESITE:
+        if cookie.same_site not in accepted_same_site:
             shown = f"SameSite={cookie.same_site}" if cookie.same_site else "no SameSite"
             findings.append(
                 Finding(
                     "cookie.samesite_weak",
-                    f"session cookie {cookie.name} has {shown}; Lax or Strict is required",
+                    f"session cookie {cookie.name} has {shown}; {same_site} is required",
                     where=where,
                 )
             )
@@ -181,8 +186,8 @@ def evaluate_session_cookies(cookies: Sequence[CookieRecord], names: Sequence[st
     return verdict(
         findings,
         measured="; ".join(f"{c.where}: {c.describe()}" for c in session),
-        threshold=THRESHOLD,
-        passed_reason="every session cookie is Secure, HttpOnly and SameSite Lax or Strict",
+        threshold=threshold,
+        passed_reason=f"every session cookie is Secure, HttpOnly and SameSite {same_site}",
         failed_reason="some session cookies lack Secure, HttpOnly or a strict enough SameSite",
     )
 

@@ -7,24 +7,22 @@ does (the page's cookies, Origin and Referer, the form content type) without fol
 redirects. The answer's status, redirect target, visible text, duration and any sign that the
 portal throttled or blocked the request (``scanners.refusals``) are recorded. Network problems
 come back as data (``FormAnswer.error``), never as exceptions.
+
+The requests themselves go through ``scanners.http.HttpSession``, the scanners' one HTTP client:
+it keeps the visitor's cookies, verifies TLS and bounds each request by the client's timeout and
+the body size cap.
 """
 
 from __future__ import annotations
 
-import http.client
-import http.cookiejar
 import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.message import Message
 from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from scanners.http import describe_error, origin
+from scanners.http import HttpAnswer, HttpSession, origin
 from scanners.refusals import DEFAULT_BLOCK_PATTERNS, DEFAULT_THROTTLE_PATTERNS, Refusal, classify
 
 # What a browser sends with a form; some frameworks refuse a POST without Origin or Referer.
@@ -122,34 +120,9 @@ def find_form(html: str, field_name: str) -> tuple[str, str, dict[str, str]] | N
     return None
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-MAX_BODY_BYTES = 5 * 1024 * 1024
-
-
-def _read_bounded(response: Any, deadline: float) -> str:
-    """The answer's body, within the request's deadline and size cap: a portal that trickles
-    bytes or streams forever is a timeout, not a hang (the socket timeout alone only bounds
-    each read)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the answer did not arrive within the request's deadline")
-        chunk = response.read1(64 * 1024) if hasattr(response, "read1") else response.read()
-        if not chunk:
-            return b"".join(chunks).decode("utf-8", "replace")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise http.client.HTTPException(f"the answer is larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-
-
 class FormClient:
-    """One visitor: a cookie jar and a TLS context that verifies the portal's certificate."""
+    """One visitor: an ``HttpSession`` (its cookies, the TLS context that verifies the portal's
+    certificate, the per-request deadline) sending what a browser sends with a form."""
 
     def __init__(
         self,
@@ -162,27 +135,16 @@ class FormClient:
         self.timeout = timeout
         self.throttle_patterns = throttle_patterns
         self.block_patterns = block_patterns
-        self._opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=ssl_context),
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-            _NoRedirects(),
-        )
+        self._session = HttpSession(ssl_context, timeout, headers=BROWSER_HEADERS)
 
-    def _open(
-        self, url: str, data: bytes | None = None, referer: str | None = None
-    ) -> tuple[int, Message[str, str], str]:
-        headers = dict(BROWSER_HEADERS)
+    def _open(self, url: str, data: bytes | None = None, referer: str | None = None) -> HttpAnswer:
+        headers: dict[str, str] = {}
         if referer is not None:
             headers |= {"Referer": referer, "Origin": origin(referer)}
         if data is not None:
             headers["Content-Type"] = FORM_CONTENT_TYPE
-        request = urllib.request.Request(url, data=data, headers=headers)
-        deadline = time.monotonic() + self.timeout
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                return response.status, response.headers, _read_bounded(response, deadline)
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers, _read_bounded(exc, deadline)
+        method = "GET" if data is None else "POST"
+        return self._session.request(url, method=method, body=data, headers=headers)
 
     def submit(
         self, page_url: str, field_name: str, values: Mapping[str, str], hide: tuple[str, ...]
@@ -192,44 +154,47 @@ class FormClient:
         Occurrences of the ``hide`` strings (the usernames sent) are replaced in the answer's
         text, so the same answer for two usernames reads the same.
         """
-        try:
-            status, headers, page = self._open(page_url)
-            refusal = self._refusal(status, headers, visible_text(page))
-            if refusal is not None:
-                return FormAnswer(status, error=f"the form page: {refusal.reason}", refusal=refusal)
-            form = find_form(page, field_name)
-            if form is None:
-                return FormAnswer(status, error=f"no form with a field {field_name!r}")
-            action, method, fields = form
-            if method != "post":
-                return FormAnswer(status, error=f"the form holding {field_name!r} is not POSTed")
-            fields.update(values)
-            target = urljoin(page_url, action or page_url)
-            if urlsplit(target).scheme != urlsplit(page_url).scheme:
-                return FormAnswer(status, error="the form posts to another scheme")
-            started = time.perf_counter()
-            status, headers, body = self._open(target, urlencode(fields).encode(), page_url)
-            elapsed = time.perf_counter() - started
-        except (OSError, http.client.HTTPException) as exc:
-            return FormAnswer(None, error=describe_error(exc))
-        text = visible_text(body)
+        page = self._open(page_url)
+        if page.status is None:
+            return FormAnswer(None, error=page.error)
+        status = page.status
+        html = page.text
+        refusal = self._refusal(status, page, visible_text(html))
+        if refusal is not None:
+            return FormAnswer(status, error=f"the form page: {refusal.reason}", refusal=refusal)
+        form = find_form(html, field_name)
+        if form is None:
+            return FormAnswer(status, error=f"no form with a field {field_name!r}")
+        action, method, fields = form
+        if method != "post":
+            return FormAnswer(status, error=f"the form holding {field_name!r} is not POSTed")
+        fields.update(values)
+        target = urljoin(page_url, action or page_url)
+        if urlsplit(target).scheme != urlsplit(page_url).scheme:
+            return FormAnswer(status, error="the form posts to another scheme")
+        started = time.perf_counter()
+        answer = self._open(target, urlencode(fields).encode(), page_url)
+        elapsed = time.perf_counter() - started
+        if answer.status is None:
+            return FormAnswer(None, error=answer.error)
+        text = visible_text(answer.text)
         for value in hide:
             if value:
                 text = text.replace(value, "<username>")
-        location = headers.get("location")
+        location = answer.get("location")
         if location:
             location = urlsplit(urljoin(target, location)).path
-        cookies = tuple(
-            sorted({v.partition("=")[0].strip() for v in headers.get_all("set-cookie") or []})
+        cookies = tuple(sorted({v.partition("=")[0].strip() for v in answer.get_all("set-cookie")}))
+        refusal = self._refusal(answer.status, answer, text)
+        return FormAnswer(
+            answer.status, location, text, elapsed, cookies_set=cookies, refusal=refusal
         )
-        refusal = self._refusal(status, headers, text)
-        return FormAnswer(status, location, text, elapsed, cookies_set=cookies, refusal=refusal)
 
-    def _refusal(self, status: int, headers: Message[str, str], text: str) -> Refusal | None:
+    def _refusal(self, status: int, answer: HttpAnswer, text: str) -> Refusal | None:
         return classify(
             status,
             text,
-            headers.get("retry-after"),
+            answer.get("retry-after"),
             throttle_patterns=self.throttle_patterns,
             block_patterns=self.block_patterns,
         )

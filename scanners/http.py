@@ -1,20 +1,30 @@
-"""HTTP probes: one request, the response head kept as data.
+"""HTTP requests for the scanners: the one place that opens connections.
 
-This module does the network I/O for the header checks and nothing else; ``scanners.headers``
-evaluates what it records. A probe that could not complete (refused, timed out, certificate not
-trusted) comes back as an ``HttpProbe`` with ``error`` set: it never raises for a network problem.
+Every raw request a scanner makes goes through this module. ``fetch`` sends one request (and
+its redirects, if asked) and records the response head as an ``HttpProbe`` for the header checks
+(``scanners.headers`` evaluates it). ``HttpSession`` is one visitor of one portal for form
+submissions (``scanners.forms``): it keeps the portal's cookies between requests and reads each
+answer's body.
+
+Both verify the certificate against the system store plus the profile's CA file, bound each
+call by one whole-request deadline (connecting, the TLS handshake, every read and write: a server
+that trickles bytes cannot hold a request past it), cap a body at ``MAX_BODY_BYTES``, and follow
+no redirect unless asked. A request that could not complete (refused, timed out, certificate not
+trusted, body too large) comes back as data with ``error`` set: it never raises for a network
+problem.
 """
 
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
 import io
 import socket
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlsplit
 
 if TYPE_CHECKING:
@@ -23,9 +33,14 @@ if TYPE_CHECKING:
 USER_AGENT = "portal-audit/0.1"
 MASK = "[REDACTED]"
 MAX_REDIRECTS = 10
+# A portal that streams forever is an error, not a hang; no page the suite reads is this large.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+_READ_SIZE = 64 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CREDENTIALS = frozenset({"cookie", "authorization", "proxy-authorization"})
+
+Headers = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,7 @@ class HttpProbe:
     url: str
     kind: str
     status: int | None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: Headers = ()
     location: str | None = None
     error: str | None = None
     elapsed: float = 0.0
@@ -59,13 +74,40 @@ class HttpProbe:
 
     def get(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
-        wanted = name.lower()
-        return next((value for key, value in self.headers if key.lower() == wanted), None)
+        return next(iter(_values(self.headers, name)), None)
 
     def get_all(self, name: str) -> tuple[str, ...]:
         """Every value of header ``name`` (case-insensitive), in the order received."""
-        wanted = name.lower()
-        return tuple(value for key, value in self.headers if key.lower() == wanted)
+        return _values(self.headers, name)
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """A session's answer to one request: status, head and body, or the reason there is none.
+
+    Unlike an ``HttpProbe`` it keeps Set-Cookie values as sent (the session's cookies are
+    taken from them), so it is working data, never evidence; headers and body stay out of its
+    repr.
+    """
+
+    url: str
+    status: int | None
+    headers: Headers = field(default=(), repr=False)
+    body: bytes = field(default=b"", repr=False)
+    error: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def get(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        return next(iter(_values(self.headers, name)), None)
+
+    def get_all(self, name: str) -> tuple[str, ...]:
+        """Every value of header ``name`` (case-insensitive), in the order received."""
+        return _values(self.headers, name)
 
 
 def make_ssl_context(ca_file: str | None) -> ssl.SSLContext:
@@ -107,7 +149,7 @@ def fetch(
 
     while True:
         try:
-            status, response_headers = _exchange(
+            status, raw_headers, _body = _exchange(
                 current, current_method, request_headers, context, deadline
             )
         except (OSError, http.client.HTTPException) as exc:
@@ -119,7 +161,11 @@ def fetch(
                 elapsed=time.monotonic() - started,
                 redirects=tuple(visited),
             )
-        location = next((v for k, v in response_headers if k.lower() == "location"), None)
+        response_headers = tuple(
+            (name, redact_set_cookie(value) if name.lower() == "set-cookie" else value)
+            for name, value in raw_headers
+        )
+        location = next(iter(_values(response_headers, "location")), None)
         if follow_redirects and status in _REDIRECT_STATUSES and location:
             target = urljoin(current, location)
             problem = None
@@ -160,6 +206,63 @@ def fetch(
         )
 
 
+class HttpSession:
+    """One visitor of one portal: the portal's cookies kept between requests, as a browser does.
+
+    ``headers`` are sent with every request (a caller's per-request headers override them).
+    Cookies are kept and sent back by ``http.cookiejar`` with a browser's rules (domain, path,
+    Secure, expiry), from every answer, redirects and errors included. Redirects are never
+    followed: a redirect is the answer, its Location the caller's to read. ``timeout`` bounds
+    each request as a whole, body included.
+    """
+
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self._context = ssl_context if ssl_context is not None else make_ssl_context(None)
+        self._headers = _request_headers(headers)
+        self._cookies = http.cookiejar.CookieJar()
+
+    def request(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpAnswer:
+        """Send one request with the session's cookies and read the whole answer.
+
+        Raises ValueError only for a URL that is not http(s) with a host (a usage error).
+        """
+        _check_url(url)
+        started = time.monotonic()
+        deadline = started + self.timeout
+        outgoing = _CookieRequest(url, _request_headers(self._headers, headers))
+        # http.cookiejar reads requests and answers through urllib's interface, which these
+        # small adapters provide; its type hints name the urllib classes.
+        self._cookies.add_cookie_header(cast(Any, outgoing))
+        try:
+            status, response_headers, content = _exchange(
+                url, method, outgoing.headers, self._context, deadline, body=body, read_body=True
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            return HttpAnswer(
+                url, None, error=describe_error(exc), elapsed=time.monotonic() - started
+            )
+        self._cookies.extract_cookies(
+            cast(Any, _CookieAnswer(response_headers)), cast(Any, outgoing)
+        )
+        return HttpAnswer(
+            url, status, response_headers, content, elapsed=time.monotonic() - started
+        )
+
+
 def describe_error(exc: BaseException) -> str:
     """A short, stable description of why a probe could not complete."""
     # Order matters: several of these are subclasses of one another.
@@ -192,6 +295,17 @@ def redact_set_cookie(value: str) -> str:
     return f"{name}={MASK}{separator}{attributes}"
 
 
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, as browsers send it in an Origin header."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _values(headers: Headers, name: str) -> tuple[str, ...]:
+    wanted = name.lower()
+    return tuple(value for key, value in headers if key.lower() == wanted)
+
+
 def _is_http_url(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
@@ -201,12 +315,6 @@ def _is_http_url(url: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, as browsers send it in an Origin header."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _origin_key(url: str) -> tuple[str, str, int]:
@@ -220,12 +328,14 @@ def _check_url(url: str) -> None:
         raise ValueError(f"not an http(s) URL with a host: {url!r}")
 
 
-def _request_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
+def _request_headers(*extras: Mapping[str, str] | None) -> dict[str, str]:
+    """The default headers overridden, name by name and case-insensitively, by ``extras``."""
     merged = {"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"}
-    for name, value in (extra or {}).items():
-        for existing in [k for k in merged if k.lower() == name.lower()]:
-            del merged[existing]
-        merged[name] = value
+    for extra in extras:
+        for name, value in (extra or {}).items():
+            for existing in [k for k in merged if k.lower() == name.lower()]:
+                del merged[existing]
+            merged[name] = value
     return merged
 
 
@@ -242,7 +352,15 @@ def _exchange(
     headers: Mapping[str, str],
     context: ssl.SSLContext,
     deadline: float,
-) -> tuple[int, tuple[tuple[str, str], ...]]:
+    *,
+    body: bytes | None = None,
+    read_body: bool = False,
+) -> tuple[int, Headers, bytes]:
+    """Status, head (as received) and, if ``read_body``, body of one request, by ``deadline``.
+
+    Raises OSError or http.client.HTTPException when the exchange cannot complete; the body
+    beyond ``MAX_BODY_BYTES`` is one.
+    """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
@@ -264,19 +382,29 @@ def _exchange(
         # lets one deadline cover every read and write instead of restarting per operation.
         connection.sock = cast(socket.socket, _DeadlineSocket(sock, deadline))
         try:
-            connection.request(method, target, headers=dict(headers))
+            connection.request(method, target, body=body, headers=dict(headers))
             response = connection.getresponse()
             try:
-                return response.status, tuple(
-                    (name, redact_set_cookie(value) if name.lower() == "set-cookie" else value)
-                    for name, value in response.msg.items()
-                )
+                content = _read_bounded(response) if read_body else b""
+                return response.status, tuple(response.msg.items()), content
             finally:
                 response.close()
         finally:
             connection.close()
     finally:
         sock.close()
+
+
+def _read_bounded(response: http.client.HTTPResponse) -> bytes:
+    """The answer's body, refused beyond ``MAX_BODY_BYTES``; the deadline socket bounds its time."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.read1(_READ_SIZE):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise http.client.HTTPException(f"the answer is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _DeadlineSocket:
@@ -292,7 +420,10 @@ class _DeadlineSocket:
         return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
 
     def close(self) -> None:
-        self._sock.close()
+        # http.client closes its socket as soon as the head says the connection will close,
+        # before the body is read through makefile(); a real socket stays open for its file,
+        # and here ``_exchange`` closes the socket once the answer has been read.
+        pass
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -307,3 +438,44 @@ class _DeadlineReader(io.RawIOBase):
     def readinto(self, buffer: WriteableBuffer, /) -> int:
         self._sock.settimeout(_remaining(self._deadline))
         return self._sock.recv_into(buffer)
+
+
+class _CookieRequest:
+    """A request as ``http.cookiejar`` reads it (the part of urllib's Request it documents)."""
+
+    unverifiable = False  # the visitor asked for every request itself, as a browser's user does
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        parts = urlsplit(url)
+        self.headers = headers
+        self.type = parts.scheme.lower()
+        self.host = parts.netloc
+        self.origin_req_host = (parts.hostname or "").lower()
+        self._url = url
+
+    def get_full_url(self) -> str:
+        return self._url
+
+    def has_header(self, name: str) -> bool:
+        return any(key.lower() == name.lower() for key in self.headers)
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), default)
+
+    def header_items(self) -> list[tuple[str, str]]:
+        return list(self.headers.items())
+
+    def add_unredirected_header(self, name: str, value: str) -> None:
+        self.headers[name] = value
+
+
+class _CookieAnswer:
+    """An answer as ``http.cookiejar`` reads it: ``info()`` holding its Set-Cookie fields."""
+
+    def __init__(self, headers: Headers) -> None:
+        self._message = http.client.HTTPMessage()
+        for name, value in headers:
+            self._message[name] = value  # appends: repeated Set-Cookie fields are all kept
+
+    def info(self) -> http.client.HTTPMessage:
+        return self._message

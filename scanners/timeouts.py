@@ -381,7 +381,8 @@ def evaluate_session_listing(
     """SESS_REVOKE: the sessions page lists every signed-in browser and the recent sign-ins.
 
     ``active`` and ``recent`` are the counts the sessions page showed (None: the profile names
-    no selector for that list, so it is not checked and cannot fail). Finding keys:
+    no selector for that list, so that half of the control's statement cannot be checked and the
+    result is inconclusive unless the other half already failed). Finding keys:
     ``session.list_missing_sessions`` (fewer active sessions listed than ``signed_in_browsers``)
     and ``session.list_no_recent_sign_in`` (no recent sign-in listed).
     """
@@ -397,6 +398,19 @@ def evaluate_session_listing(
         )
     if recent is not None and recent < 1:
         findings.append(Finding("session.list_no_recent_sign_in", "no recent sign-in is listed"))
+    unchecked = [
+        f"sessions_page.{name}"
+        for name, count in (("active_sessions", active), ("recent_sign_ins", recent))
+        if count is None
+    ]
+    if unchecked and not findings:
+        return Evaluation(
+            status="inconclusive",
+            reason=f"the profile names no {' or '.join(unchecked)} selector, so the listing "
+            "the control requires could not be checked",
+            measured=f"active sessions listed: {shown}; recent sign-ins listed: {listed}",
+            threshold=f"{signed_in_browsers} active sessions and a recent sign-in listed",
+        )
     return verdict(
         findings,
         measured=f"active sessions listed: {shown}; recent sign-ins listed: {listed}",

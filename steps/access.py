@@ -11,7 +11,8 @@ from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
 from portal.preflight import Preflight
-from portal.profile import Profile, ProxyAccess
+from portal.profile import Profile
+from portal.profile_sections import ProxyAccess
 from portal.run import ControlRecord
 from portal.session_checks import refusal_shown
 from scanners.access import RecordVisit, evaluate_proxy_access

@@ -2,120 +2,28 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import asdict
 
 import pytest
-from pydantic import SecretStr
 from pytest_bdd import given, then, when
 
-from portal.background import ProbeContext, SlowProbes, slow_probe
+from portal.background import SlowProbes, slow_probe
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
 from portal.form_sampling import answers_evidence, sample_forms
-from portal.lockout_probe import LockoutSequence, SignInAnswer
-from portal.profile import Account, Profile
+from portal.lockout_sign_ins import measure_lockout
+from portal.profile import Profile
 from portal.run import ControlRecord
 from scanners.enumeration import FormComparison, evaluate_enumeration
 from scanners.http import fetch, make_ssl_context
-from scanners.lockout import LockoutMeasurement, Who, evaluate_lockout
+from scanners.lockout import LockoutMeasurement, evaluate_lockout
 from steps.outcome import conclude
 
-# -- AUTH_LOCKOUT: measured by a background probe (portal.background) ---------------------------
-# The order of attempts is portal/lockout_probe.py's, the verdict scanners/lockout.py's; here
-# the browser signs in.
+# -- AUTH_LOCKOUT: measured by a background probe (portal.lockout_sign_ins) -------------------
 
-
-def _lockout_account(profile: Profile) -> tuple[Account | None, str]:
-    account = profile.accounts.get("lockout")
-    if account is None:
-        return None, "the profile has no accounts.lockout (a dedicated account to lock out)"
-    if not account.dedicated_test_account:
-        return None, "accounts.lockout is not marked dedicated_test_account"
-    return account, ""
-
-
-class _BrowserSignIns:
-    """The lockout probe's ``SignInTarget``: one browser signing in, and out after a success."""
-
-    def __init__(self, probe: ProbeContext, account: Account) -> None:
-        self.probe = probe
-        wrong = SecretStr("Wrong-" + secrets.token_urlsafe(12))
-        unknown = f"portal-audit-{secrets.token_hex(6)}"
-        self.accounts: dict[Who, Account] = {
-            "right": account,
-            "wrong": account.model_copy(update={"password": wrong}),
-            "unknown": account.model_copy(update={"username": unknown, "password": wrong}),
-        }
-        self.wrong = wrong
-        # Another real account's right password shows whether the lock is keyed on the client.
-        self.other = probe.profile.accounts.get("patient")
-        self.captcha = probe.profile.lockout.captcha
-        self.page = probe.new_page()
-
-    @property
-    def has_other_account(self) -> bool:
-        return self.other is not None
-
-    def _account(self, who: Who) -> Account:
-        if who == "other":
-            if self.other is None:
-                raise Inconclusive("the profile has no accounts.patient to try after the lock")
-            return self.other
-        if who == "fresh":
-            fresh = f"portal-audit-{secrets.token_hex(6)}"
-            return self.accounts["right"].model_copy(
-                update={"username": fresh, "password": self.wrong}
-            )
-        return self.accounts[who]
-
-    def _captcha_shown(self) -> bool:
-        if not self.captcha:
-            return False
-        return self.page.locator(self.captcha).first.is_visible()
-
-    def attempt(self, who: Who) -> SignInAnswer:
-        try:
-            outcome = self.probe.driver.sign_in(self.page, self._account(who))
-        except Inconclusive:
-            # A CAPTCHA in place of the form is an answer; any other missing form is not.
-            if self._captcha_shown():
-                return SignInAnswer(False, captcha=True)
-            raise
-        finally:
-            self.probe.remember_cookies(self.page.context)
-        if outcome.signed_in:
-            self.probe.driver.sign_out(self.page)
-            return SignInAnswer(True)
-        return SignInAnswer(
-            False, outcome.error_message, captcha=self._captcha_shown(), detail=outcome.detail
-        )
-
-
-@slow_probe("AUTH_LOCKOUT")
-def measure_lockout(probe: ProbeContext) -> LockoutMeasurement:
-    profile = probe.profile
-    ceiling = int(profile.threshold("max_failures"))
-    pause = profile.lockout.pause_seconds
-    account, why_not = _lockout_account(profile)
-    if account is None:
-        return LockoutMeasurement(ceiling, pause, skipped=why_not)
-    if not profile.sign_in.error:
-        raise Inconclusive("AUTH_LOCKOUT needs sign_in.error, where a refused sign-in says so")
-
-    def show(status: str) -> None:
-        probe.status = status
-
-    return LockoutSequence(
-        _BrowserSignIns(probe, account),
-        probe,
-        ceiling=ceiling,
-        minimum_seconds=float(profile.threshold("lockout_seconds")),
-        period_seconds=profile.lockout.period_seconds,
-        pause_seconds=pause,
-        status=show,
-    ).run()
+# Registered here, next to the scenario that reads it; it runs from the start of the run.
+slow_probe("AUTH_LOCKOUT")(measure_lockout)
 
 
 @given(
@@ -157,8 +65,8 @@ def lockout_meets_policy(
         )
     evaluation = evaluate_lockout(
         m,
-        max_failures=int(profile.threshold("max_failures")),
-        lockout_seconds=float(profile.threshold("lockout_seconds")),
+        max_failures=profile.thresholds.max_failures,
+        lockout_seconds=profile.thresholds.lockout_seconds,
     )
     conclude(evaluation, control_record, evidence, "lockout findings")
 
@@ -187,7 +95,7 @@ def enumeration_samples(profile: Profile, evidence: Evidence) -> list[FormCompar
             f"the sign-in form did not answer at {reachable.url}: {reachable.error}; no samples "
             "were sent"
         )
-    comparisons, pacer = sample_forms(profile, int(profile.threshold("samples")))
+    comparisons, pacer = sample_forms(profile, profile.thresholds.samples)
     evidence.json("answers (usernames shown as <username>)", answers_evidence(comparisons))
     if pacer.describe():
         evidence.text("throttling", pacer.describe())
@@ -205,7 +113,7 @@ def answers_alike(
 ) -> None:
     evaluation = evaluate_enumeration(
         enumeration_samples,
-        tolerance_ms=float(profile.threshold("timing_tolerance_ms")),
-        min_samples=int(profile.threshold("samples")),
+        tolerance_ms=profile.thresholds.timing_tolerance_ms,
+        min_samples=profile.thresholds.samples,
     )
     conclude(evaluation, control_record, evidence, "enumeration findings")

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from playwright.sync_api import Cookie, Page
 from pytest_bdd import given, then, when
 
-from portal.driver import PortalDriver, SignInOutcome
+from portal.abilities import SignInOutcome
+from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.preflight import Preflight
 from portal.profile import Profile

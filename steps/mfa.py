@@ -15,13 +15,15 @@ from playwright.sync_api import Page
 from pydantic import SecretStr
 from pytest_bdd import given, then, when
 
+from portal.abilities import SecondFactorAbility, second_factor_of
 from portal.browser_errors import describe_browser_error
 from portal.contexts import Contexts
-from portal.driver import PortalDriver, SelectorDriver
+from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
 from portal.preflight import Preflight
-from portal.profile import Account, Profile
+from portal.profile import Profile
+from portal.profile_sections import Account
 from portal.run import ControlRecord
 from portal.second_factor import EnrolmentOffer, secret_of
 from portal.session_checks import refusal_shown
@@ -38,12 +40,6 @@ from scanners.mfa import (
     secret_bits,
 )
 from steps.outcome import conclude
-
-
-def mfa_driver(driver: PortalDriver) -> SelectorDriver:
-    if not isinstance(driver, SelectorDriver):
-        raise Inconclusive("the profile's driver has no second-factor support")
-    return driver
 
 
 def role_account(profile: Profile, role: str, *, destructive: bool = False) -> Account:
@@ -74,11 +70,11 @@ def password_only(
 ) -> MfaVisit:
     account = role_account(profile, "mfa")
     page = contexts.new_page()
-    return MfaVisit(page, account, mfa_driver(driver).first_factor(page, account))
+    return MfaVisit(page, account, second_factor_of(driver).first_factor(page, account))
 
 
 def _visit(mfa_visit: MfaVisit, driver: PortalDriver, profile: Profile, url: str) -> DirectVisit:
-    second = mfa_driver(driver)
+    second = second_factor_of(driver)
     page = mfa_visit.page
     try:
         response = page.goto(profile.url(url), wait_until="load")
@@ -116,7 +112,7 @@ def open_directly(
     after: list[DirectVisit] = []
     if mfa_visit.state == "second_factor" and not any(v.answered for v in before):
         # Positive control: with the second factor given, the same URLs must answer.
-        second = mfa_driver(driver)
+        second = second_factor_of(driver)
         if second.finish_sign_in(mfa_visit.page, mfa_visit.account) == "signed_in":
             after = [_visit(mfa_visit, driver, profile, url) for url in urls]
         evidence.json("the same URLs after the second factor", [vars(v) for v in after])
@@ -159,9 +155,9 @@ def try_codes(
     if account.totp_secret is None:
         pytest.skip("accounts.mfa has no totp_secret")
     secret = account.totp_secret.get_secret_value()
-    second = mfa_driver(driver)
-    max_wrong = int(profile.threshold("max_wrong_codes"))
-    stale_steps = int(profile.threshold("max_drift_steps")) + 2
+    second = second_factor_of(driver)
+    max_wrong = profile.thresholds.max_wrong_codes
+    stale_steps = profile.thresholds.max_drift_steps + 2
 
     def challenge() -> Page:
         page = contexts.new_page()
@@ -213,8 +209,8 @@ def codes_refused(
     evidence.json("one-time code attempts", vars(otp_run.observation))
     evaluation = evaluate_otp(
         otp_run.observation,
-        max_drift_steps=int(profile.threshold("max_drift_steps")),
-        max_wrong_codes=int(profile.threshold("max_wrong_codes")),
+        max_drift_steps=profile.thresholds.max_drift_steps,
+        max_wrong_codes=profile.thresholds.max_wrong_codes,
     )
     conclude(evaluation, control_record, evidence, "one-time code findings")
 
@@ -238,6 +234,7 @@ def enrolment_patient(
     account = role_account(profile, "mfa_enrol", destructive=True)
     if profile.mfa is None or profile.mfa.enrolment is None:
         pytest.skip("the profile's mfa section has no enrolment page")
+    second_factor_of(driver)  # before signing in: the When step needs the ability
     page = contexts.new_page()
     outcome = driver.sign_in(page, account)
     if not outcome.signed_in:
@@ -249,7 +246,9 @@ def _with_secret(account: Account, secret: str) -> Account:
     return account.model_copy(update={"totp_secret": SecretStr(secret)})
 
 
-def _remove(enrolled: Enrolled, second: SelectorDriver, secret: str | None, page: Page) -> bool:
+def _remove(
+    enrolled: Enrolled, second: SecondFactorAbility, secret: str | None, page: Page
+) -> bool:
     """Sign in again if needed and remove the authenticator added by the check."""
     if not second.is_signed_in(page):
         account = _with_secret(enrolled.account, secret) if secret else enrolled.account
@@ -266,7 +265,7 @@ def _remove(enrolled: Enrolled, second: SelectorDriver, secret: str | None, page
 def add_authenticator(
     enrolment: Enrolled, driver: PortalDriver, contexts: Contexts, evidence: Evidence
 ) -> EnrolmentObservation:
-    second = mfa_driver(driver)
+    second = second_factor_of(driver)
     offer = second.start_enrolment(enrolment.page, enrolment.account)
     secret = secret_of(offer)
     bits = secret_bits(secret) if secret else None
@@ -320,7 +319,7 @@ def enrolment_sound(
     evidence: Evidence,
 ) -> None:
     evaluation = evaluate_enrolment(
-        enrolment_observation, min_secret_bits=int(profile.threshold("min_secret_bits"))
+        enrolment_observation, min_secret_bits=profile.thresholds.min_secret_bits
     )
     conclude(evaluation, control_record, evidence, "enrolment findings")
 
@@ -332,7 +331,7 @@ def enrolment_sound(
 def reuse_recovery_code(
     enrolment: Enrolled, driver: PortalDriver, contexts: Contexts, evidence: Evidence
 ) -> RecoveryObservation:
-    second = mfa_driver(driver)
+    second = second_factor_of(driver)
     offer = second.start_enrolment(enrolment.page, enrolment.account)
     secret = secret_of(offer)
     if secret is None:
@@ -375,6 +374,6 @@ def recovery_single_use(
     evidence: Evidence,
 ) -> None:
     evaluation = evaluate_recovery(
-        recovery_observation, min_bits=int(profile.threshold("min_recovery_bits"))
+        recovery_observation, min_bits=profile.thresholds.min_recovery_bits
     )
     conclude(evaluation, control_record, evidence, "recovery code findings")

@@ -18,14 +18,17 @@ import pytest
 from playwright.sync_api import Page
 from pytest_bdd import given, then, when
 
+from portal.abilities import password_flows_of
 from portal.background import ProbeContext, SlowProbes, slow_probe
 from portal.contexts import Contexts
 from portal.driver import PortalDriver
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
 from portal.mailbox_access import mailbox_keys, open_mailbox, wait_for_mail
-from portal.password_keeper import PasswordKeeper, candidate_context, flows_of, passwords_section
-from portal.profile import Account, MailboxSettings, Profile
+from portal.password_keeper import PasswordKeeper, candidate_context, passwords_section
+from portal.profile import Profile
+from portal.profile_credentials import MailboxSettings
+from portal.profile_sections import Account
 from portal.reset_run import measure_reset_links, remember_link, reset_link_in
 from portal.run import AuditRun, ControlRecord
 from portal.session_checks import Replay, check_session
@@ -37,19 +40,10 @@ from scanners.mailbox import (
     evaluate_mail_contents,
     matches,
 )
-from scanners.passwords import (
+from scanners.password_candidates import (
     Candidate,
     CandidateContext,
-    ChangeMeasurement,
-    LengthMeasurement,
-    Trial,
     blocklist_candidates,
-    candidate_table,
-    evaluate_blocklist,
-    evaluate_change,
-    evaluate_length,
-    evaluate_nocomposition,
-    evaluate_strength,
     length_candidates,
     load_common_passwords,
     lowercase_passphrase,
@@ -57,6 +51,17 @@ from scanners.passwords import (
     score,
     strength_candidates,
     strong_passphrase,
+)
+from scanners.passwords import (
+    ChangeMeasurement,
+    LengthMeasurement,
+    Trial,
+    candidate_table,
+    evaluate_blocklist,
+    evaluate_change,
+    evaluate_length,
+    evaluate_nocomposition,
+    evaluate_strength,
 )
 from scanners.reset import ResetMeasurement, evaluate_reset
 from scanners.timeouts import SessionEnding, evaluate_session_ended
@@ -188,10 +193,10 @@ def submit_strength(
         trial = password_visit.keeper.submit(password_visit.page, candidate)
         trials.append(trial)
         if not guidance and trial.verdict == "refused":
-            guidance = flows_of(driver).password_guidance(password_visit.page)
+            guidance = password_flows_of(driver).password_guidance(password_visit.page)
     if not guidance:
-        flows_of(driver).open_change_form(password_visit.page)
-        guidance = flows_of(driver).password_guidance(password_visit.page)
+        password_flows_of(driver).open_change_form(password_visit.page)
+        guidance = password_flows_of(driver).password_guidance(password_visit.page)
     evidence.text("password candidates", candidate_table(trials))
     evidence.text("strength guidance shown", guidance or "(none)")
     return StrengthTrials(trials, guidance)
@@ -225,7 +230,7 @@ def submit_lengths(
     evidence: Evidence,
 ) -> LengthMeasurement:
     keeper = password_visit.keeper
-    long_length = int(profile.threshold("max_length_at_least"))
+    long_length = profile.thresholds.max_length_at_least
     candidates = length_candidates(password_visit.context, long_length, password_visit.rng)
     for candidate in candidates.values():
         keeper.remember(candidate.value)
@@ -251,7 +256,7 @@ def submit_lengths(
     unicode_sign_in = None
     if trials["unicode"].verdict == "accepted":
         unicode_sign_in = keeper.sign_in(contexts.new_page(), candidates["unicode"].value)
-    paste = flows_of(driver).paste_allowed(password_visit.page)
+    paste = password_flows_of(driver).paste_allowed(password_visit.page)
     evidence.text("password candidates", candidate_table(trials.values()))
     return LengthMeasurement(
         min_length=password_visit.context.min_length,
@@ -291,7 +296,7 @@ def submit_lowercase(password_visit: PasswordVisit, evidence: Evidence) -> Trial
 def no_composition_rules(
     lowercase_trial: Trial, profile: Profile, control_record: ControlRecord, evidence: Evidence
 ) -> None:
-    allowed = bool(profile.threshold("composition_rules_allowed"))
+    allowed = profile.thresholds.composition_rules_allowed
     conclude(evaluate_nocomposition(lowercase_trial, allowed), control_record, evidence, "findings")
 
 
@@ -423,7 +428,7 @@ def request_reset_mail(
     if not identifier:
         raise Inconclusive(f"accounts.{section.account} has no email to request a reset with")
     known = mailbox_keys(mail_visit.box)
-    flows_of(driver).request_reset(page, identifier)
+    password_flows_of(driver).request_reset(page, identifier)
     match = matches(recipient=account.email, subject=section.reset.mail_subject)
     seconds = mail_visit.settings.wait_seconds
     mail = wait_for_mail(mail_visit.box, match, known, seconds, "reading the reset e-mail")
@@ -546,7 +551,7 @@ def reset_links_safe(
 ) -> None:
     evaluation = evaluate_reset(
         reset,
-        float(profile.threshold("max_link_lifetime_seconds")),
-        float(profile.threshold("min_reset_token_bits")),
+        profile.thresholds.max_link_lifetime_seconds,
+        profile.thresholds.min_reset_token_bits,
     )
     conclude(evaluation, control_record, evidence, "reset link findings")

@@ -1,27 +1,25 @@
-"""Session management steps: sign-out, cookies, timeouts, fixation, tokens, revoking, caching."""
+"""Session management steps: sign-out, cookies, timeouts, revoking, caching (the session ID's
+own controls, fixation and tokens, are in ``steps.session_tokens``)."""
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import BrowserContext, Cookie, Page
+from playwright.sync_api import Cookie, Page
 from pytest_bdd import given, then, when
 
+from portal.abilities import sessions_page_of
 from portal.background import SlowProbes, slow_probe
 from portal.contexts import Contexts
-from portal.driver import PortalDriver, SignInOutcome, SignOutIneffective
+from portal.driver import PortalDriver, SignOutIneffective
 from portal.errors import Inconclusive
-from portal.evidence import Evidence, Redactor
+from portal.evidence import Evidence
 from portal.preflight import Preflight
 from portal.profile import Profile
 from portal.run import AuditRun, ControlRecord
 from portal.session_checks import (
-    Replay,
     check_session,
     navigation_answers,
     refusal_shown,
@@ -32,10 +30,10 @@ from scanners.cookies import (
     CookieRecord,
     evaluate_cookies_dropped,
     evaluate_session_cookies,
-    evaluate_session_id_renewed,
     with_declared_same_site,
 )
-from scanners.headers import evaluate_cache, load_header_policy
+from scanners.header_policy import load_header_policy
+from scanners.headers import evaluate_cache
 from scanners.http import HttpProbe, redact_set_cookie
 from scanners.result import Evaluation
 from scanners.timeouts import (
@@ -49,11 +47,8 @@ from scanners.timeouts import (
     evaluate_session_ended,
     evaluate_session_listing,
 )
-from scanners.tokens import evaluate_token_exposure, evaluate_token_strength, find_tokens_in_har
 from steps.common import SignedInVisit, session_cookies_of
 from steps.outcome import conclude
-
-TOKEN_SAMPLES = 5
 
 
 @dataclass
@@ -225,7 +220,7 @@ def back_shows_nothing(
 
 
 @when("the cookies the portal set at sign-in are inspected", target_fixture="cookie_evaluation")
-def inspect_cookies(visit: SignedInVisit, evidence: Evidence) -> Evaluation:
+def inspect_cookies(visit: SignedInVisit, profile: Profile, evidence: Evidence) -> Evaluation:
     records = with_declared_same_site(
         [CookieRecord.from_playwright(dict(c)) for c in visit.outcome.cookies_after],
         visit.outcome.set_cookie_headers,
@@ -238,7 +233,9 @@ def inspect_cookies(visit: SignedInVisit, evidence: Evidence) -> Evaluation:
         "cookie attributes (values withheld)",
         [{k: v for k, v in vars(r).items()} for r in records],
     )
-    return evaluate_session_cookies(records, visit.session_cookie_names)
+    return evaluate_session_cookies(
+        records, visit.session_cookie_names, profile.thresholds.same_site
+    )
 
 
 @then("every session cookie is Secure, HttpOnly and SameSite Lax or Strict")
@@ -289,213 +286,6 @@ def busy_session_ended(
     )
 
 
-# -- SESS_FIXATION ----------------------------------------------------------------------------
-
-
-@when("the visitor signs in as the patient", target_fixture="fixation_sign_in")
-def visitor_signs_in(
-    page: Page, driver: PortalDriver, profile: Profile, usable_portal: Preflight
-) -> SignInOutcome:
-    outcome = signed_in_outcome(driver, page, profile.patient)
-    return outcome
-
-
-@then("the session cookies after sign-in are new")
-def session_cookies_are_new(
-    fixation_sign_in: SignInOutcome,
-    profile: Profile,
-    control_record: ControlRecord,
-    evidence: Evidence,
-) -> None:
-    evaluation = evaluate_session_id_renewed(
-        fixation_sign_in.cookies_before, fixation_sign_in.cookies_after, profile.session_cookies
-    )
-    conclude(evaluation, control_record, evidence, "session cookies at sign-in")
-
-
-@then("the cookies held before signing in, replayed in a fresh browser, are not signed in")
-def pre_sign_in_cookies_stay_anonymous(
-    fixation_sign_in: SignInOutcome,
-    contexts: Contexts,
-    driver: PortalDriver,
-    profile: Profile,
-    control_record: ControlRecord,
-    evidence: Evidence,
-) -> None:
-    before = list(fixation_sign_in.cookies_before)
-    if not before:
-        control_record.measure("no cookie existed before sign-in, so none could be fixed")
-        control_record.reason = "no pre-sign-in session ID exists to be fixed"
-        return
-    after = check_session(driver, contexts.new_page(cookies=before), profile)
-    control_record.measure(
-        "pre-sign-in cookies replayed after sign-in: "
-        f"{'signed in' if after.signed_in else 'anonymous'}"
-    )
-    conclude(
-        _fixation_evaluation(after, fixation_sign_in, contexts, driver, profile, "held"),
-        control_record,
-        evidence,
-        "pre-sign-in cookies replayed",
-    )
-    control_record.reason = "sign-in issued a new session ID and the old one stayed anonymous"
-
-
-def _fixation_evaluation(
-    after: Replay,
-    sign_in: SignInOutcome,
-    contexts: Contexts,
-    driver: PortalDriver,
-    profile: Profile,
-    how: str,
-) -> Evaluation:
-    """The pre-sign-in cookies' replay, backed by the cookies sign-in issued replayed alike."""
-    positive = None
-    if not after.signed_in:
-        issued = contexts.new_page(cookies=list(sign_in.cookies_after))
-        positive = check_session(driver, issued, profile).signed_in
-    ending = SessionEnding(
-        f"sign-in (the session ID {how} before it)",
-        after=after.signed_in,
-        positive=positive,
-        positive_name="the cookies issued at sign-in, replayed the same way right after",
-        refusal=after.refusal,
-    )
-    return evaluate_session_ended(ending, control="SESS_FIXATION", finding_key="session.fixation")
-
-
-@given(
-    "an attacker has planted session cookies of their choosing in the visitor's browser",
-    target_fixture="planted_cookies",
-)
-def plant_cookies(
-    page: Page,
-    contexts: Contexts,
-    driver: PortalDriver,
-    profile: Profile,
-    redactor: Redactor,
-    usable_portal: Preflight,
-) -> list[Cookie]:
-    # Learn the session cookie names from a sign-in in a throwaway browser.
-    probe = contexts.new_page()
-    outcome = signed_in_outcome(driver, probe, profile.patient)
-    names = session_cookies_of(profile, outcome)
-    driver.sign_out(probe)
-    if not names:
-        raise Inconclusive("no session cookie name is known to plant (set session_cookies)")
-    planted: list[Cookie] = []
-    for name in names:
-        value = secrets.token_urlsafe(32)
-        redactor.add(value)
-        planted.append(
-            {
-                "name": name,
-                "value": value,
-                "url": profile.base_url,
-                "secure": profile.base_url.startswith("https:"),
-            }  # type: ignore[typeddict-item]
-        )
-    page.context.add_cookies(planted)  # type: ignore[arg-type]
-    return planted
-
-
-@then("the planted session cookies replayed in a fresh browser are not signed in")
-def planted_cookies_anonymous(
-    planted_cookies: list[Cookie],
-    fixation_sign_in: SignInOutcome,
-    contexts: Contexts,
-    driver: PortalDriver,
-    profile: Profile,
-    control_record: ControlRecord,
-    evidence: Evidence,
-) -> None:
-    after = check_session(driver, contexts.new_page(cookies=list(planted_cookies)), profile)
-    conclude(
-        _fixation_evaluation(after, fixation_sign_in, contexts, driver, profile, "planted"),
-        control_record,
-        evidence,
-        "planted cookies replayed",
-    )
-    control_record.reason = "planted session IDs were replaced at sign-in and stay anonymous"
-
-
-# -- SESS_TOKEN --------------------------------------------------------------------------------
-
-
-@dataclass
-class Recording:
-    context: BrowserContext
-    page: Page
-    har: Path
-    tokens: dict[str, str] = field(default_factory=dict, repr=False)
-
-
-@given("the patient's visit is being recorded", target_fixture="recording")
-def record_visit(contexts: Contexts, evidence: Evidence, usable_portal: Preflight) -> Recording:
-    har = evidence.work_dir / "visit.har"
-    context = contexts.new(har=har)
-    return Recording(context, context.new_page(), har)
-
-
-@when("the patient signs in, opens every protected page and signs out")
-def recorded_visit(
-    recording: Recording, driver: PortalDriver, profile: Profile, contexts: Contexts
-) -> None:
-    outcome = signed_in_outcome(driver, recording.page, profile.patient)
-    names = session_cookies_of(profile, outcome)
-    recording.tokens.update(
-        {str(c["name"]): str(c["value"]) for c in outcome.cookies_after if c["name"] in names}
-    )
-    if not recording.tokens:
-        raise Inconclusive("no session cookie was identified after sign-in")
-    for protected in profile.protected_pages:
-        driver.open_protected(recording.page, protected)
-    driver.sign_out(recording.page)
-    contexts.finish(recording.context)
-
-
-@then("no recorded URL or Referer carries the session token")
-def token_not_in_urls(
-    recording: Recording, control_record: ControlRecord, evidence: Evidence
-) -> None:
-    har = json.loads(recording.har.read_text(encoding="utf-8"))
-    findings = find_tokens_in_har(har, recording.tokens)
-    if findings:
-        evidence.file(recording.har, "recorded visit (HAR, secrets masked)", "har")
-    requests = len(har.get("log", {}).get("entries", []))
-    conclude(
-        evaluate_token_exposure(findings, requests), control_record, evidence, "token exposure"
-    )
-
-
-@then("session tokens from several sign-ins are unique and carry enough randomness")
-def tokens_are_strong(
-    recording: Recording,
-    contexts: Contexts,
-    driver: PortalDriver,
-    profile: Profile,
-    control_record: ControlRecord,
-    evidence: Evidence,
-) -> None:
-    samples: dict[str, list[str]] = {name: [value] for name, value in recording.tokens.items()}
-    for _ in range(TOKEN_SAMPLES - 1):
-        page = contexts.new_page()
-        outcome = signed_in_outcome(driver, page, profile.patient)
-        for cookie in outcome.cookies_after:
-            if cookie["name"] in samples:
-                samples[str(cookie["name"])].append(str(cookie["value"]))
-        driver.sign_out(page)
-        contexts.finish(page.context)
-    min_bits = int(profile.threshold("min_token_bits"))
-    for name, values in samples.items():
-        conclude(
-            evaluate_token_strength(values, min_bits),
-            control_record,
-            evidence,
-            f"token strength of {name}",
-        )
-
-
 # -- SESS_REVOKE -------------------------------------------------------------------------------
 
 
@@ -520,6 +310,7 @@ def signed_in_twice(
             "the profile has no sessions_page; configure it, or put SESS_REVOKE out of scope "
             "with a reason"
         )
+    sessions_page_of(driver)  # a driver without the sessions page: inconclusive, with why
     if audit_run.slow_probes is not None:
         # Ending other sessions would end the sessions the slow probes are timing.
         audit_run.slow_probes.wait_all(progress)
@@ -536,7 +327,7 @@ def signed_in_twice(
 def open_session_list(
     two_browsers: TwoBrowsers, driver: PortalDriver
 ) -> tuple[int | None, int | None]:
-    return driver.open_sessions_page(two_browsers.first)
+    return sessions_page_of(driver).open_sessions_page(two_browsers.first)
 
 
 @then("both sessions and the recent sign-ins are listed")
@@ -559,7 +350,7 @@ def end_other_sessions(
     # Positive control: the second browser is signed in just before, so its refusal after can
     # only come from ending the other sessions.
     session_controls.replay_before = check_session(driver, two_browsers.second, profile).signed_in
-    driver.end_other_sessions(two_browsers.first)
+    sessions_page_of(driver).end_other_sessions(two_browsers.first)
 
 
 @then("the second browser is signed out")

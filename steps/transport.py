@@ -17,18 +17,11 @@ from portal.evidence import Evidence
 from portal.profile import Profile
 from portal.run import ControlRecord
 from portal.session_checks import signed_in_outcome
-from scanners.headers import (
-    FramingCheck,
-    evaluate_credentials_transport,
-    evaluate_csp,
-    evaluate_framing,
-    evaluate_hsts,
-    evaluate_https_redirect,
-    evaluate_misc,
-    framing_header,
-    load_header_policy,
-)
+from scanners.framing import FramingCheck, evaluate_framing, framing_header
+from scanners.header_policy import load_header_policy
+from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc
 from scanners.http import HttpProbe, fetch, make_ssl_context
+from scanners.sign_in_transport import evaluate_credentials_transport, evaluate_https_redirect
 from scanners.tls import (
     evaluate_certificate,
     evaluate_ciphers,
@@ -80,7 +73,8 @@ def hsts_everywhere(
     evaluation = evaluate_hsts(
         header_probes,
         load_header_policy(),
-        min_max_age=int(profile.threshold("min_max_age_seconds")),
+        min_max_age=profile.thresholds.min_max_age_seconds,
+        recommended_max_age=profile.thresholds.recommended_max_age_seconds,
     )
     conclude(evaluation, control_record, evidence, "HSTS findings")
 
@@ -101,7 +95,7 @@ def tls_scan(profile: Profile) -> TlsScan:
 
 @pytest.fixture(scope="session")
 def mozilla_policy(profile: Profile) -> MozillaPolicy:
-    return load_policy(str(profile.threshold("mozilla_level")))
+    return load_policy(profile.thresholds.mozilla_level)
 
 
 @given("the portal's TLS endpoint has been scanned", target_fixture="scanned")
@@ -146,8 +140,8 @@ def tls_certificate(
         scanned,
         mozilla_policy,
         now=datetime.now(UTC),
-        warn_days=int(profile.threshold("expiry_warning_days")),
-        max_lifespan_days=int(profile.threshold("max_lifespan_days")),
+        warn_days=profile.thresholds.expiry_warning_days,
+        max_lifespan_days=profile.thresholds.max_lifespan_days,
     )
     conclude(evaluation, control_record, evidence, "certificate")
 

@@ -93,7 +93,7 @@ def test_unreachable_target_is_inconclusive(tmp_path: Path) -> None:
     profile = derived_profile(
         tmp_path,
         {
-            "reference_portal": False,
+            "target": None,
             "base_url": f"https://127.0.0.1:{closed}/",
             "plain_http_url": f"http://127.0.0.1:{closed}/",
             "tls": {},

@@ -296,7 +296,8 @@ accounts:
 
 
 def test_mfa_and_proxy_sections_are_validated_with_file_line_and_field(tmp_path: Path) -> None:
-    from portal.profile import ProfileError, load_profile
+    from portal.profile import load_profile
+    from portal.profile_file import ProfileError
 
     path = tmp_path / "portal.yaml"
     path.write_text(
@@ -313,7 +314,8 @@ def test_mfa_and_proxy_sections_are_validated_with_file_line_and_field(tmp_path:
 
 
 def test_a_literal_totp_secret_is_refused(tmp_path: Path) -> None:
-    from portal.profile import ProfileError, load_profile
+    from portal.profile import load_profile
+    from portal.profile_file import ProfileError
 
     path = tmp_path / "portal.yaml"
     path.write_text(PROFILE + "  mfa: {username: m, password: '${PW}', totp_secret: JBSWY3DP}\n")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from portal.controls_doc import DOC, render
+from tools.controls_doc import DOC, render
 
 
 def test_controls_page_is_current() -> None:
     assert DOC.read_text(encoding="utf-8") == render(), (
-        "docs/controls.md is out of date: run .venv/bin/python -m portal.controls_doc"
+        "docs/controls.md is out of date: run .venv/bin/python -m tools.controls_doc"
     )

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from portal.catalogue import load_catalogue
-from portal.profile import ProfileError, load_profile
+from portal.profile import load_profile
+from portal.profile_file import ProfileError
 from portal.roles import conflicts, waits
 from tests.audits import audit_env, derived_profile, run_audit
 from tests.test_profile import ENV as PROFILE_ENV

@@ -30,7 +30,8 @@ from portal.driver import SelectorDriver
 from portal.errors import Inconclusive
 from portal.evidence import MASK, Redactor
 from portal.flows import run_flow, split_items
-from portal.profile import Profile, ProfileError, load_profile
+from portal.profile import Profile, load_profile
+from portal.profile_file import ProfileError
 from portal.second_factor import EnrolmentOffer, secret_of
 from scanners.mfa import EnrolmentObservation, evaluate_enrolment, secret_bits, secret_source
 from tests.test_profile import GOOD
@@ -405,7 +406,7 @@ def test_a_missing_element_is_inconclusive_naming_flow_step_selector_and_page(
     profile: Profile, page: Page
 ) -> None:
     from portal.flows import Step
-    from portal.profile import Timeouts
+    from portal.profile_sections import Timeouts
 
     profile = profile.model_copy(update={"timeouts": Timeouts(navigation_seconds=1)})
     redactor = Redactor()

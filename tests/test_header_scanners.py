@@ -20,22 +20,17 @@ from scanners.cookies import (
     evaluate_session_cookies,
     session_cookie_names,
 )
-from scanners.headers import (
-    HeaderPolicy,
+from scanners.header_parsing import (
     HstsDirectives,
     effective_referrer_policy,
-    evaluate_cache,
-    evaluate_credentials_transport,
-    evaluate_csp,
-    evaluate_hsts,
-    evaluate_https_redirect,
-    evaluate_misc,
-    load_header_policy,
     parse_csp,
     parse_csp_list,
     parse_hsts,
 )
+from scanners.header_policy import HeaderPolicy, load_header_policy
+from scanners.headers import evaluate_cache, evaluate_csp, evaluate_hsts, evaluate_misc
 from scanners.http import HttpProbe, fetch, make_ssl_context, redact_set_cookie
+from scanners.sign_in_transport import evaluate_credentials_transport, evaluate_https_redirect
 from tests.tls_servers import LeafSpec, LocalPki
 
 GOOD_HSTS = "max-age=63072000; includeSubDomains; preload"
@@ -207,6 +202,13 @@ def test_hsts_one_year_passes_with_a_warning(policy: HeaderPolicy) -> None:
     assert result.status == "passed"
     assert [f.key for f in result.warnings] == ["hsts.max_age_below_recommended"]
     assert result.failures == ()
+
+
+def test_hsts_recommended_age_can_be_set_by_the_profile(policy: HeaderPolicy) -> None:
+    probes = [probe(("Strict-Transport-Security", "max-age=31536000"))]
+    assert not evaluate_hsts(probes, policy, recommended_max_age=31536000).warnings
+    longer = evaluate_hsts(probes, policy, recommended_max_age=94608000)
+    assert "below the recommended 94608000" in longer.warnings[0].message
 
 
 def test_hsts_just_below_one_year_fails(policy: HeaderPolicy) -> None:

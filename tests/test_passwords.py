@@ -9,23 +9,25 @@ import secrets
 import pytest
 
 from reference_portal.passwords import PasswordPolicy, generate_password
-from scanners.passwords import (
+from scanners.password_candidates import (
     Candidate,
     CandidateContext,
+    blocklist_candidates,
+    length_candidates,
+    load_common_passwords,
+    lowercase_passphrase,
+    strength_candidates,
+)
+from scanners.passwords import (
     ChangeMeasurement,
     LengthMeasurement,
     Trial,
-    blocklist_candidates,
     candidate_table,
     evaluate_blocklist,
     evaluate_change,
     evaluate_length,
     evaluate_nocomposition,
     evaluate_strength,
-    length_candidates,
-    load_common_passwords,
-    lowercase_passphrase,
-    strength_candidates,
 )
 from scanners.reset import (
     RefererObservation,

@@ -15,7 +15,7 @@ import pytest
 from scanners.access import RecordVisit, evaluate_proxy_access
 from scanners.enumeration import FormComparison, evaluate_enumeration
 from scanners.forms import FormAnswer
-from scanners.headers import FramingCheck, evaluate_framing, framing_header
+from scanners.framing import FramingCheck, evaluate_framing, framing_header
 from scanners.lockout import Attempt, LockoutMeasurement, evaluate_lockout
 from scanners.mfa import (
     DirectVisit,
@@ -27,10 +27,9 @@ from scanners.mfa import (
     evaluate_otp,
     evaluate_recovery,
 )
+from scanners.password_candidates import Candidate, Expected
 from scanners.passwords import (
-    Candidate,
     ChangeMeasurement,
-    Expected,
     LengthMeasurement,
     Trial,
     evaluate_blocklist,

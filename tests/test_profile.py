@@ -20,13 +20,9 @@ from pydantic import BaseModel
 
 from portal.catalogue import load_catalogue
 from portal.flows import Step
-from portal.profile import (
-    Profile,
-    ProfileError,
-    load_profile,
-    selector_problem,
-    starts_reference_portal,
-)
+from portal.profile import Profile, load_profile, target_of
+from portal.profile_file import ProfileError
+from portal.selectors import selector_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"PORTAL_PATIENT_PASSWORD": "correct horse battery staple"}
@@ -56,12 +52,12 @@ GOOD = """
 def test_template_profile_is_valid() -> None:
     profile = load_profile(ROOT / "profiles" / "template.yaml", env=ENV)
     assert profile.patient.dedicated_test_account
-    assert profile.threshold("min_max_age_seconds") == 31536000
+    assert profile.thresholds.min_max_age_seconds == 31536000
 
 
 def test_good_profile_applies_catalogue_defaults(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, GOOD), env=ENV)
-    assert profile.threshold("idle_timeout_seconds") == 900
+    assert profile.thresholds.idle_timeout_seconds == 900.0
     assert profile.is_default("idle_timeout_seconds")
     assert profile.patient.password.get_secret_value() == ENV["PORTAL_PATIENT_PASSWORD"]
     assert ENV["PORTAL_PATIENT_PASSWORD"] not in repr(profile)
@@ -202,13 +198,19 @@ def test_every_policy_example_in_the_template_is_allowed(tmp_path: Path) -> None
         ("samples: 20.0", 20),
         ("samples: '20'", 20),
         ("lockout_seconds: 1.5", 1.5),
+        ("lockout_seconds: 60", 60.0),
+        ("same_site: [Strict]", ("Strict",)),
+        ("composition_rules_allowed: true", True),
     ],
 )
-def test_policy_numbers_are_applied_as_numbers(tmp_path: Path, given: str, applied: float) -> None:
+def test_policy_values_are_applied_with_their_types(
+    tmp_path: Path, given: str, applied: object
+) -> None:
     profile = load_profile(write(tmp_path, GOOD + f"    policy: {{{given}}}\n"), env=ENV)
     name = given.split(":")[0]
-    assert profile.threshold(name) == applied and not profile.is_default(name)
-    assert type(profile.threshold(name)) is type(applied)
+    value = getattr(profile.thresholds, name)
+    assert value == applied and not profile.is_default(name)
+    assert type(value) is type(applied)
 
 
 # -- model-level problems at the field's own line ------------------------------------------------
@@ -258,13 +260,16 @@ def test_booleans_are_unquoted_true_or_false(tmp_path: Path) -> None:
     assert on.destructive_checks_allowed is True
 
 
-def test_reference_portal_is_read_as_a_boolean_before_interpolation(tmp_path: Path) -> None:
-    assert starts_reference_portal(ROOT / "profiles" / "reference.yaml")
-    assert not starts_reference_portal(write(tmp_path, GOOD))
-    path = write(tmp_path, GOOD + '    reference_portal: "false"\n')
+def test_the_target_provider_is_read_before_interpolation(tmp_path: Path) -> None:
+    assert target_of(ROOT / "profiles" / "reference.yaml") == "reference"
+    assert target_of(write(tmp_path, GOOD)) is None
+    path = write(tmp_path, GOOD + "    target: [reference]\n")
     with pytest.raises(ProfileError) as caught:
-        starts_reference_portal(path)
-    assert str(caught.value).startswith(f"{path}:12: reference_portal: must be true or false")
+        target_of(path)
+    assert str(caught.value).startswith(f"{path}:12: target: must be a target provider's name")
+    old = write(tmp_path, GOOD + "    reference_portal: true\n")
+    with pytest.raises(ProfileError, match=r":12: reference_portal: replaced by `target: refer"):
+        target_of(old)
 
 
 # -- selectors -----------------------------------------------------------------------------------
@@ -336,7 +341,7 @@ def test_every_selector_field_and_every_flow_is_checked() -> None:
     step's selector (the steps themselves are portal/flows.py's)."""
     checked = 0
     for model in _models(Profile):
-        if model.__module__ != "portal.profile":
+        if not model.__module__.startswith("portal.profile"):
             continue
         for name, field in model.model_fields.items():
             inner = list(_plain_types(field.annotation))
@@ -393,4 +398,4 @@ def test_the_reference_profile_is_valid(tmp_path: Path) -> None:
     env |= {"REFERENCE_PORTAL_HTTP_URL": "http://127.0.0.1:8080/"}
     env |= {"REFERENCE_PORTAL_CA": str(tmp_path / "ca.pem")}
     profile = load_profile(ROOT / "profiles" / "reference.yaml", env=env)
-    assert profile.reference_portal and "lockout" in profile.accounts
+    assert profile.target == "reference" and "lockout" in profile.accounts

@@ -28,12 +28,14 @@ import pytest
 from playwright.sync_api import Request, Route, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from portal.abilities import SignInOutcome
 from portal.audit import render_allure
 from portal.browser import QUIET_ARGS, find_chromium
-from portal.driver import SelectorDriver, SignInOutcome
+from portal.driver import SelectorDriver
 from portal.evidence import MASK, Redactor, url_credentials, url_without_credentials
 from portal.password_keeper import PasswordKeeper
-from portal.profile import Account, Profile
+from portal.profile import Profile
+from portal.profile_sections import Account
 from portal.report_files import (
     ReportNetworkError,
     apply_mode,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from scanners.cookies import evaluate_cookies_dropped, evaluate_session_id_renewed
+from scanners.cookies import (
+    CookieRecord,
+    evaluate_cookies_dropped,
+    evaluate_session_cookies,
+    evaluate_session_id_renewed,
+)
 from scanners.timeouts import (
     BusyMeasurement,
     IdleMeasurement,
@@ -223,10 +228,39 @@ def test_session_list_missing_a_browser_or_the_recent_sign_ins_fails() -> None:
     ]
 
 
-def test_session_list_without_selectors_is_not_judged() -> None:
+def test_session_list_without_selectors_is_inconclusive_never_passed() -> None:
     result = evaluate_session_listing(None, None)
-    assert result.status == "passed"
+    assert result.status == "inconclusive"
+    assert "sessions_page.active_sessions or sessions_page.recent_sign_ins" in result.reason
     assert result.measured == (
         "active sessions listed: not checked (no selector); "
         "recent sign-ins listed: not checked (no selector)"
     )
+    assert evaluate_session_listing(2, None).status == "inconclusive"
+    # What could be checked and failed still fails.
+    assert evaluate_session_listing(1, None).status == "failed"
+
+
+def _hardened_cookie(same_site: str) -> CookieRecord:
+    return CookieRecord.from_playwright(
+        {
+            "name": "__Host-sid",
+            "value": secrets.token_hex(16),
+            "domain": "portal.test",
+            "path": "/",
+            "expires": -1,
+            "httpOnly": True,
+            "secure": True,
+            "sameSite": same_site,
+        }
+    )
+
+
+def test_the_policy_same_site_values_are_the_ones_accepted() -> None:
+    lax = [_hardened_cookie("Lax")]
+    assert evaluate_session_cookies(lax, ["__Host-sid"]).status == "passed"
+    strict_only = evaluate_session_cookies(lax, ["__Host-sid"], ("Strict",))
+    assert strict_only.status == "failed"
+    assert "SameSite=Lax; Strict is required" in strict_only.findings[0].message
+    strict = [_hardened_cookie("Strict")]
+    assert evaluate_session_cookies(strict, ["__Host-sid"], ("Strict",)).status == "passed"

@@ -1,6 +1,6 @@
 """Write docs/controls.md: every control, its scenario, thresholds, weakness flags and sources.
 
-Run ``python -m portal.controls_doc`` after changing the catalogue, a feature or a weakness
+Run ``python -m tools.controls_doc`` after changing the catalogue, a feature or a weakness
 flag; tests/test_controls_doc.py fails while the page is out of date.
 """
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from portal.catalogue import load_catalogue
+from reference_portal.weaknesses import WEAKNESSES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "controls.md"
@@ -29,15 +30,13 @@ def scenario_files() -> dict[str, list[str]]:
 
 
 def render() -> str:
-    from reference_portal.weaknesses import WEAKNESSES
-
     catalogue = load_catalogue()
     scenarios = scenario_files()
     lines = [
         "# Controls",
         "",
         "Generated from `catalogue/controls.yaml`, `features/` and the reference portal's weakness",
-        "flags by `python -m portal.controls_doc`; do not edit by hand.",
+        "flags by `python -m tools.controls_doc`; do not edit by hand.",
         "",
         "D = destructive (runs only when allowed, on a dedicated test account); "
         "S = slow (real waiting, in the background).",

@@ -1,0 +1,29 @@
+"""The typed thresholds follow the catalogue they are derived from."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pytest
+
+from portal.catalogue import PYTHON_TYPES, Thresholds, load_catalogue
+
+
+def test_every_catalogue_threshold_is_a_typed_field_and_nothing_else() -> None:
+    fields = {f.name for f in dataclasses.fields(Thresholds)}
+    assert fields == set(load_catalogue().threshold_defaults())
+
+
+@pytest.mark.parametrize("name", sorted(load_catalogue().limits()))
+def test_each_field_has_the_type_its_limit_names(name: str) -> None:
+    hints = typing.get_type_hints(Thresholds)
+    expected = PYTHON_TYPES[load_catalogue().limits()[name].type]
+    assert (typing.get_origin(hints[name]) or hints[name]) is expected
+
+
+def test_defaults_and_overrides_arrive_typed() -> None:
+    applied = load_catalogue().thresholds({"lockout_seconds": 60, "same_site": ["Strict"]})
+    assert applied.lockout_seconds == 60.0 and type(applied.lockout_seconds) is float
+    assert applied.same_site == ("Strict",)
+    assert type(applied.max_failures) is int and applied.composition_rules_allowed is False

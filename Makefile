@@ -5,9 +5,9 @@ VENV := .venv
 PROFILE ?= profiles/reference.yaml
 WEAKEN ?=
 ARGS ?=
-TYPED := portal scanners steps tests reference_portal benchmarks tools
+TYPED := portal scanners steps tests reference_portal benchmarks tools targets
 
-.PHONY: setup browser audit test lint format clean
+.PHONY: setup browser audit test targets test-targets lint format clean
 
 setup: $(VENV)/.installed node_modules/.installed browser
 
@@ -31,8 +31,23 @@ browser: $(VENV)/.installed
 audit: setup
 	$(VENV)/bin/python -m portal.audit --profile $(PROFILE) $(if $(WEAKEN),--weaken $(WEAKEN)) $(ARGS)
 
+# The project's own tests; the audits of real third-party portals are `make test-targets`.
 test: setup
-	$(VENV)/bin/python -m pytest tests $(ARGS)
+	$(VENV)/bin/python -m pytest tests -m "not third_party" $(ARGS)
+
+# Third-party portals audited as a hospital would (targets/): a Flask-Security portal in its own
+# virtualenv, and an OpenID Connect provider (node oidc-provider) for the reference portal's SSO.
+targets: setup .venv-flask-security/.requirements.sha256 targets/oidc_provider/node_modules/.installed
+
+.venv-flask-security/.requirements.sha256: targets/flask_security/requirements.txt
+	PYTHON=$(PYTHON) sh targets/flask_security/setup.sh
+
+targets/oidc_provider/node_modules/.installed: targets/oidc_provider/package.json targets/oidc_provider/package-lock.json
+	npm ci --prefix targets/oidc_provider --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-targets: targets
+	$(VENV)/bin/python -m pytest tests -m third_party $(ARGS)
 
 # Every Python directory is linted, format-checked and type-checked.
 lint: $(VENV)/.installed

@@ -7,13 +7,15 @@ screenshots are kept as evidence only when the scenario did not pass.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response
 from playwright.sync_api import Error as PlaywrightError
 
-from portal.browser import QUIET_ARGS, TrustError, find_chromium, verified_leaf_spki
+from portal.browser import QUIET_ARGS, TrustError, find_chromium, trusting_home, verify_portal_chain
 from portal.browser_errors import PageWatch
 from portal.errors import Inconclusive
 from portal.evidence import Evidence, Redactor
@@ -21,21 +23,30 @@ from portal.profile import Profile
 
 
 def launch_browser(runtime: Playwright, profile: Profile) -> Browser:
-    """Chromium with the portal's private CA honoured (see portal.browser.verified_leaf_spki)."""
-    args = list(QUIET_ARGS)
-    if profile.tls.ca_file and profile.base_url.startswith("https:"):
-        try:
-            pin = verified_leaf_spki(
-                profile.tls_host,
-                profile.tls_port,
-                server_name=profile.tls.server_name,
-                ca_file=profile.tls.ca_file,
-                timeout=profile.timeouts.reachability_seconds,
-            )
-        except TrustError as exc:
-            raise Inconclusive(f"cannot trust the portal's certificate: {exc}") from None
-        args.append(f"--ignore-certificate-errors-spki-list={pin}")
-    return runtime.chromium.launch(executable_path=find_chromium(), args=args)
+    """Chromium trusting the portal's private CA, if the profile names one (see
+    portal.browser.trusting_home); its home directory goes when the browser closes."""
+    if not (profile.tls.ca_file and profile.base_url.startswith("https:")):
+        return runtime.chromium.launch(executable_path=find_chromium(), args=QUIET_ARGS)
+    try:
+        verify_portal_chain(
+            profile.tls_host,
+            profile.tls_port,
+            server_name=profile.tls.server_name,
+            ca_file=profile.tls.ca_file,
+            timeout=profile.timeouts.reachability_seconds,
+        )
+        home = trusting_home(profile.tls.ca_file)
+    except TrustError as exc:
+        raise Inconclusive(f"cannot trust the portal's certificate: {exc}") from None
+    try:
+        browser = runtime.chromium.launch(
+            executable_path=find_chromium(), args=QUIET_ARGS, env={**os.environ, "HOME": str(home)}
+        )
+    except BaseException:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
+    browser.on("disconnected", lambda _: shutil.rmtree(home, ignore_errors=True))
+    return browser
 
 
 class Contexts:

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,6 +34,7 @@ from reference_portal.records import Account, Patient, Records
 from reference_portal.session_admin import SignInLog
 from reference_portal.sessions import Session, SessionStore, csrf_matches
 from reference_portal.settings import PortalSettings
+from reference_portal.sso import SsoSignIn
 
 log = logging.getLogger(__name__)
 
@@ -123,24 +124,33 @@ class Portal:
         self.guard = SignInGuard(sessions.database, records, authenticator, settings)
         self.mfa = MfaPages(self)
         self.proxy = ProxyPages(self)
+        # SSO mode: the provider signs patients in; the password and MFA pages are its business.
+        self.sso = SsoSignIn(self, settings.sso) if settings.sso is not None else None
 
     def asgi_app(self, *, plain_http: bool = False) -> ASGIApp:
+        sign_in_routes: list[BaseRoute]
+        if self.sso is None:
+            sign_in_routes = [
+                Route("/login", self.login_submit, methods=["POST"]),
+                Route("/app/login", self.spa_login_page, methods=["GET"]),
+                Route("/api/login", self.api_login, methods=["POST"]),
+                *PasswordPages(self, self.mailer).routes(),
+                *self.mfa.routes(),
+            ]
+        else:
+            sign_in_routes = [*self.sso.routes()]
         routes = [
             Route("/", self.home, methods=["GET"]),
             Route("/login", self.login_page, methods=["GET"]),
-            Route("/login", self.login_submit, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/dashboard", self.dashboard, methods=["GET"]),
             Route("/results", self.results, methods=["GET"]),
             Route("/messages", self.messages, methods=["GET"]),
             Route("/appointments", self.appointments, methods=["GET"]),
-            Route("/app/login", self.spa_login_page, methods=["GET"]),
             Route("/api/me", self.api_me, methods=["GET"]),
             Route("/account/sessions", self.account_sessions, methods=["GET"]),
             Route("/account/sessions/end-others", self.end_other_sessions, methods=["POST"]),
-            Route("/api/login", self.api_login, methods=["POST"]),
-            *PasswordPages(self, self.mailer).routes(),
-            *self.mfa.routes(),
+            *sign_in_routes,
             *self.proxy.routes(),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ]
@@ -275,6 +285,8 @@ class Portal:
         next_path = safe_next(request.query_params.get("next"))
         if self.signed_in(request):
             return RedirectResponse(next_path or DEFAULT_LANDING, status_code=303)
+        if self.sso is not None:
+            return self.sso.start(request, next_path or DEFAULT_LANDING)
         second_factor = self.mfa.pending_redirect(request)
         if second_factor is not None:
             return second_factor
@@ -338,12 +350,17 @@ class Portal:
 
     def _logout(self, request: Request, csrf: str) -> Response:
         session = self.current_session(request)
+        target = "/login?signed_out=1"
         if session is not None:
             if not csrf_matches(session, csrf):
                 return self.error_page(request, 403)
+            if self.sso is not None:
+                # RP-initiated logout: the provider ends its session too, then sends the
+                # browser back here. Read before the session (and its ID token) is deleted.
+                target = self.sso.logout_target(session)
             if self.settings.logout_ends_server_session:
                 self.sessions.delete(session)
-        response = RedirectResponse("/login?signed_out=1", status_code=303)
+        response = RedirectResponse(target, status_code=303)
         self.expire_session_cookie(response)
         return response
 

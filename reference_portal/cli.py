@@ -5,13 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
-from reference_portal.settings import DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
+from reference_portal.settings import (
+    DEFAULT_ABSOLUTE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    SSO_CLIENT_ID_VARIABLE,
+    SSO_CLIENT_SECRET_VARIABLE,
+    SsoConfig,
+)
 from reference_portal.weaknesses import WEAKNESSES, UnknownWeaknessError, parse_flags
 
 PROG = "python -m reference_portal"
@@ -84,7 +92,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_ABSOLUTE_TIMEOUT,
         help=f"seconds after sign-in when a session ends (default {DEFAULT_ABSOLUTE_TIMEOUT:g})",
     )
+    serve.add_argument(
+        "--sso-issuer",
+        metavar="URL",
+        help="SSO mode: patients sign in at this OpenID Connect provider (https) instead of the "
+        f"portal's password form; client id and secret from ${SSO_CLIENT_ID_VARIABLE} and "
+        f"${SSO_CLIENT_SECRET_VARIABLE}",
+    )
+    serve.add_argument(
+        "--sso-ca",
+        type=Path,
+        metavar="FILE",
+        help="SSO mode: the CA (PEM) that verifies the provider's certificate; read when a "
+        "sign-in first needs the provider",
+    )
     return parser
+
+
+def sso_config(args: argparse.Namespace, environ: Mapping[str, str]) -> SsoConfig | None:
+    """SSO mode's settings from ``--sso-issuer``/``--sso-ca`` and the environment, if asked for;
+    ValueError names what is missing or wrong."""
+    if args.sso_issuer is None and args.sso_ca is None:
+        return None
+    if args.sso_issuer is None or args.sso_ca is None:
+        raise ValueError("--sso-issuer and --sso-ca go together")
+    parts = urlsplit(args.sso_issuer)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"--sso-issuer must be an https URL without query: {args.sso_issuer!r}")
+    client_id = environ.get(SSO_CLIENT_ID_VARIABLE, "")
+    client_secret = environ.get(SSO_CLIENT_SECRET_VARIABLE, "")
+    if not client_id or not client_secret:
+        raise ValueError(
+            f"SSO mode needs ${SSO_CLIENT_ID_VARIABLE} and ${SSO_CLIENT_SECRET_VARIABLE}"
+        )
+    return SsoConfig(args.sso_issuer, args.sso_ca.resolve(), client_id, client_secret)
 
 
 def _stop_during_startup(signum: int, frame: FrameType | None) -> None:
@@ -106,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         weaknesses = parse_flags(args.weaken)
     except UnknownWeaknessError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sso = sso_config(args, os.environ)
+    except ValueError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
 
@@ -130,5 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             state_dir=args.state_dir,
             idle_timeout=args.idle_timeout,
             absolute_timeout=args.absolute_timeout,
+            sso=sso,
         )
     )

@@ -24,6 +24,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from reference_portal.settings import (
+    SSO_CLIENT_ID_VARIABLE,
+    SSO_CLIENT_SECRET_VARIABLE,
+    SsoConfig,
+)
+
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 STDERR_TAIL_LINES = 200
 _EOF = None
@@ -121,6 +127,7 @@ def _command(
     idle_timeout: float | None,
     absolute_timeout: float | None,
     state_dir: Path | None,
+    sso: SsoConfig | None = None,
 ) -> list[str]:
     command = [sys.executable, "-m", "reference_portal", "serve", "--host", "127.0.0.1"]
     command += ["--https-port", "0", "--http-port", "0"]
@@ -132,6 +139,8 @@ def _command(
         command += ["--absolute-timeout", repr(float(absolute_timeout))]
     if state_dir is not None:
         command += ["--state-dir", str(state_dir)]
+    if sso is not None:
+        command += ["--sso-issuer", sso.issuer, "--sso-ca", str(sso.ca_file)]
     return command
 
 
@@ -161,6 +170,7 @@ def start(
     env: Mapping[str, str] | None = None,
     ready_timeout: float = 15,
     state_dir: Path | None = None,
+    sso: SsoConfig | None = None,
 ) -> RunningPortal:
     """Start ``python -m reference_portal serve`` on free 127.0.0.1 ports.
 
@@ -168,10 +178,18 @@ def start(
     ``env`` is added to this process's environment for the child (use it for the
     ``REFERENCE_PATIENT_PASSWORD`` variables). Raises :class:`PortalStartError` with the tail
     of the child's stderr if it exits or is not ready within ``ready_timeout`` seconds.
+    ``sso`` starts it in SSO mode (``reference_portal.sso``); its client credentials reach the
+    child through the environment, never its command line.
     """
     flags = (weaken,) if isinstance(weaken, str) else tuple(weaken)
+    if sso is not None:
+        env = {
+            **(env or {}),
+            SSO_CLIENT_ID_VARIABLE: sso.client_id,
+            SSO_CLIENT_SECRET_VARIABLE: sso.client_secret,
+        }
     process = subprocess.Popen(
-        _command(flags, idle_timeout, absolute_timeout, state_dir),
+        _command(flags, idle_timeout, absolute_timeout, state_dir, sso),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

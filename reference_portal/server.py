@@ -37,6 +37,7 @@ from reference_portal.settings import (
     DEFAULT_ABSOLUTE_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
     PortalSettings,
+    SsoConfig,
 )
 from reference_portal.tls import generate_tls_material, server_context
 
@@ -54,6 +55,7 @@ class ServeOptions:
     state_dir: Path | None = None
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     absolute_timeout: float = DEFAULT_ABSOLUTE_TIMEOUT
+    sso: SsoConfig | None = None
 
 
 class _Listener(uvicorn.Server):
@@ -144,6 +146,7 @@ def serve(
             absolute_timeout=options.absolute_timeout,
             host=options.host,
             https_port=https_port,
+            sso=options.sso,
         )
 
         material = generate_tls_material(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from reference_portal.weaknesses import KNOWN_FLAGS, UnknownWeaknessError
 
@@ -44,6 +46,27 @@ TRUNCATED_PASSWORD_LENGTH = 32
 DEFAULT_RESET_LINK_LIFETIME = 24.0
 
 
+# SSO mode's client credentials at the provider: from the environment, never the command line.
+SSO_CLIENT_ID_VARIABLE = "REFERENCE_SSO_CLIENT_ID"
+SSO_CLIENT_SECRET_VARIABLE = "REFERENCE_SSO_CLIENT_SECRET"
+
+
+@dataclass(frozen=True)
+class SsoConfig:
+    """SSO mode (``reference_portal.sso``): the OpenID Connect provider patients sign in with."""
+
+    issuer: str
+    ca_file: Path
+    client_id: str
+    client_secret: str = field(repr=False)
+    provider_name: str = "Riverside ID"
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.issuer)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
 @dataclass(frozen=True)
 class PortalSettings:
     weaknesses: tuple[str, ...] = ()
@@ -53,6 +76,8 @@ class PortalSettings:
     https_port: int = 443
     reset_link_lifetime: float = DEFAULT_RESET_LINK_LIFETIME
     lockout_seconds: float = DEFAULT_LOCKOUT_SECONDS
+    # Sign-in through an OpenID Connect provider instead of the portal's password form.
+    sso: SsoConfig | None = None
     _flags: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -139,7 +164,14 @@ class PortalSettings:
 
     @property
     def content_security_policy(self) -> str:
-        return "default-src 'self'" if self.weakened("csp_weak") else CONTENT_SECURITY_POLICY
+        if self.weakened("csp_weak"):
+            return "default-src 'self'"
+        if self.sso is not None:
+            # Sign-out's form redirects to the provider, and Chromium applies form-action to
+            # the redirects of a form submission.
+            own = "form-action 'self'"
+            return CONTENT_SECURITY_POLICY.replace(own, f"{own} {self.sso.origin}")
+        return CONTENT_SECURITY_POLICY
 
     @property
     def sends_nosniff(self) -> bool:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Find or install a Chromium for Playwright and record its path in .venv/chromium-path.
+# Find or install a Chromium for Playwright and record its path in .venv/chromium-path, and NSS's
+# certutil for trusting a private CA.
 # Order: $PORTAL_AUDIT_CHROMIUM, the path recorded by an earlier run, a system Chromium,
 # Debian/Ubuntu's package (when root), then Playwright's own download.
 set -euo pipefail
@@ -7,6 +8,13 @@ cd "$(dirname "$0")/.."
 record=.venv/chromium-path
 
 usable() { [ -n "${1:-}" ] && [ -x "$1" ]; }
+
+# NSS's certutil builds the browser's trust store for a portal's private CA (portal/browser.py).
+if ! command -v certutil >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "portal-audit: installing NSS tools (certutil) from the distribution's packages" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools >&2 || true
+fi
 
 if usable "${PORTAL_AUDIT_CHROMIUM:-}"; then
   echo "$PORTAL_AUDIT_CHROMIUM" > "$record"; exit 0

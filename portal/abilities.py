@@ -16,6 +16,9 @@ An ability is present when the driver has every method of its protocol, whatever
 At the start of a run the missing ones are named once among the run's warnings
 (``ability_warnings``); a control that needs one is inconclusive with the same reason
 (``second_factor_of`` and ``password_flows_of`` raise it where the steps ask for the ability).
+
+``ConfirmationGone`` is part of the second-factor contract: ``confirm_enrolment`` raises it when
+the page has no confirmation field (any driver may raise it; the steps catch it by this class).
 """
 
 from __future__ import annotations
@@ -33,6 +36,16 @@ if TYPE_CHECKING:
     from portal.password_flows import PasswordAnswer
     from portal.profile_sections import Account, ProtectedPage
     from portal.second_factor import EnrolmentOffer, EnrolmentResult, State
+
+
+class ConfirmationGone(Inconclusive):  # noqa: N818 - an audit outcome, like Inconclusive
+    """The enrolment page has no confirmation field (any more).
+
+    Some portals answer a refused confirmation code by sending the user back to the start of
+    the enrolment (Flask-Security shows its setup choice again): a new attempt needs a new
+    secret. Inconclusive where nothing expects that; MFA_ENROLL catches it after its wrong code
+    and starts the enrolment again.
+    """
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,9 @@ class SecondFactorAbility(SignInAbility, Protocol):
 
     def start_enrolment(self, page: Page, account: Account) -> EnrolmentOffer: ...
 
-    def confirm_enrolment(self, page: Page, code: str) -> EnrolmentResult: ...
+    def confirm_enrolment(self, page: Page, code: str) -> EnrolmentResult:
+        """Submit the confirmation code; ``ConfirmationGone`` when the page has no field."""
+        ...
 
     def remove_authenticator(self, page: Page, account: Account) -> bool: ...
 

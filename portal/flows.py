@@ -1,10 +1,11 @@
 """Flows: short, validated step lists for portal pages one selector cannot describe.
 
 A profile field that names a control to click (``sign_out.control``, ``sessions_page.end_others``,
-``mfa.enrolment.start``, ``mfa.enrolment.remove``, the password forms' ``submit`` buttons) may
-instead hold a list of steps; a few fields hold only steps (``mfa.enrolment.reauthenticate``,
-``passwords.change.before_form``); ``mfa.enrolment.shown_key`` and ``recovery_codes`` take steps
-that read what they need into named outputs. Each step is a mapping with exactly one kind::
+``mfa.recovery_link``, ``mfa.enrolment.start``, ``mfa.enrolment.remove``, the password forms'
+``submit`` buttons) may instead hold a list of steps; a few fields hold only steps
+(``mfa.enrolment.reauthenticate``, ``passwords.change.before_form``); ``mfa.enrolment.shown_key``
+and ``recovery_codes`` take steps that read what they need into named outputs. Each step is a
+mapping with exactly one kind::
 
     - open: /account/security            # a path (joined to base_url) or a URL
     - click: "text=Remove"               # click, then wait for the page the portal answers with
@@ -78,6 +79,11 @@ STEP_KINDS: tuple[StepKind, ...] = (
     "split",
 )
 SELECTOR_KINDS = frozenset({"click", "fill", "expect", "read_text", "read_value"})
+# A radio button or a check box, or the label of one.
+_CHOOSES_ONLY = """element => {
+    const input = element.tagName === 'LABEL' ? element.control : element;
+    return !!input && input.tagName === 'INPUT' && ['radio', 'checkbox'].includes(input.type);
+}"""
 MODIFIERS = ("value", "into", "pattern", "optional")
 # What a fill step may type. The driver supplies each value; a flow field lists the ones it has.
 PLACEHOLDERS = frozenset({"password", "current_password", "new_password", "code"})
@@ -432,6 +438,11 @@ class _FlowRun:
             raise self._fail(number, step, "the page could not be opened") from None
 
     def _click(self, number: int, step: Step, locator: Locator) -> None:
+        if locator.evaluate(_CHOOSES_ONLY, timeout=self.timeout_ms):
+            # Choosing a radio button or ticking a box never loads a page: waiting for one
+            # would only spend the navigation timeout.
+            locator.click(timeout=self.timeout_ms)
+            return
         clicked = False
         try:
             with self.page.expect_navigation(wait_until="load", timeout=self.timeout_ms):

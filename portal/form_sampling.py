@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from portal.errors import Inconclusive
 from portal.pacing import Pacer
 from portal.profile import Profile
-from scanners.enumeration import FormComparison
+from scanners.enumeration import FormComparison, unknown_name_like
 from scanners.forms import FormAnswer, FormClient
 from scanners.http import make_ssl_context
 
@@ -69,7 +69,7 @@ def sample_forms(profile: Profile, samples: int) -> tuple[list[FormComparison], 
     settings = profile.auth_enum
     assert settings is not None
     known = settings.known_username
-    unknown = f"portal-audit-{secrets.token_hex(6)}"
+    unknown = unknown_name_like(known, secrets.token_hex(6))
     patient = profile.patient
     hide = (known, unknown, patient.username)
     context = make_ssl_context(profile.tls.ca_file)

@@ -16,6 +16,7 @@ from portal.errors import Inconclusive
 from portal.lockout_probe import LockoutSequence, SignInAnswer
 from portal.profile import Profile
 from portal.profile_sections import Account
+from scanners.enumeration import unknown_name_like
 from scanners.lockout import LockoutMeasurement, Who
 
 
@@ -34,7 +35,7 @@ class _BrowserSignIns:
     def __init__(self, probe: ProbeContext, account: Account) -> None:
         self.probe = probe
         wrong = SecretStr("Wrong-" + secrets.token_urlsafe(12))
-        unknown = f"portal-audit-{secrets.token_hex(6)}"
+        unknown = unknown_name_like(account.username, secrets.token_hex(6))
         self.accounts: dict[Who, Account] = {
             "right": account,
             "wrong": account.model_copy(update={"password": wrong}),
@@ -56,7 +57,7 @@ class _BrowserSignIns:
                 raise Inconclusive("the profile has no accounts.patient to try after the lock")
             return self.other
         if who == "fresh":
-            fresh = f"portal-audit-{secrets.token_hex(6)}"
+            fresh = unknown_name_like(self.accounts["right"].username, secrets.token_hex(6))
             return self.accounts["right"].model_copy(
                 update={"username": fresh, "password": self.wrong}
             )

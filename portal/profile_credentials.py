@@ -117,8 +117,10 @@ class SecondFactor(ProfileModel):
     code: Selector = Field(description="Selector of the one-time code field")
     submit: Selector = Field(description="Selector of the button that submits the code")
     error: Selector | None = Field(default=None, description="Selector of a refused-code message")
-    recovery_link: Selector | None = Field(
-        default=None, description="Selector to click to enter a recovery code instead"
+    recovery_link: ClickOrSteps | None = Field(
+        default=None,
+        description="Selector to click to enter a recovery code instead, or the steps that "
+        "open the recovery-code entry from the code form (e.g. choose an option, then submit)",
     )
     recovery_code: Selector | None = Field(
         default=None, description="Selector of the recovery field"
@@ -129,6 +131,12 @@ class SecondFactor(ProfileModel):
     enrolment: TotpEnrolment | None = Field(
         default=None, description="Where an authenticator is added (MFA_ENROLL, MFA_RECOVERY)"
     )
+
+    @field_validator("recovery_link")
+    @classmethod
+    def _recovery_link_flow(cls, value: str | Flow | None) -> str | Flow | None:
+        check_flow(value)
+        return value
 
 
 class PasswordChangeForm(ProfileModel):

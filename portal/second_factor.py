@@ -20,9 +20,10 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from portal.abilities import ConfirmationGone
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
-from portal.flows import FlowSteps, placeholders_in, split_items, value_or_text
+from portal.flows import FlowSteps, placeholders_in, split_items, value_or_text, where
 from portal.profile import Profile
 from portal.profile_credentials import SecondFactor, TotpEnrolment
 from portal.profile_sections import Account
@@ -67,10 +68,16 @@ class AnySecretTOTP(pyotp.TOTP):
     min_secret_length_bits = 0
 
 
+def base32_key(shown: str) -> str:
+    """A base32 key as portals show it, without its grouping: spaces and dashes removed
+    (``ABCD EFGH``, Flask-Security's ``ABCD-EFGH``; base32 has no ``-``), in upper case."""
+    return "".join(shown.split()).replace("-", "").upper()
+
+
 def totp_at(secret: str, step: int, digits: int = 6) -> str:
-    """RFC 6238 TOTP (SHA-1) of a base32 secret for a time step; spaces and padding in the
-    secret, as portals show it, are ignored, and letters may be of either case."""
-    cleaned = "".join(secret.split()).rstrip("=")
+    """RFC 6238 TOTP (SHA-1) of a base32 secret for a time step; spaces, dashes and padding in
+    the secret, as portals show it, are ignored, and letters may be of either case."""
+    cleaned = base32_key(secret).rstrip("=")
     return AnySecretTOTP(cleaned, digits=digits, interval=TOTP_PERIOD).generate_otp(step)
 
 
@@ -79,9 +86,9 @@ def secret_of(offer: EnrolmentOffer) -> str | None:
     if offer.qr_uri:
         values = parse_qs(urlsplit(offer.qr_uri).query).get("secret")
         if values:
-            return values[0].replace(" ", "").upper()
+            return base32_key(values[0])
     if offer.shown_key:
-        return "".join(offer.shown_key.split()).upper()
+        return base32_key(offer.shown_key)
     return None
 
 
@@ -214,10 +221,16 @@ class SecondFactorMixin(FlowSteps):
             raise Inconclusive("the profile's mfa section gives no recovery_code/recovery_submit")
         self.redactor.add(code)
         entry = page.locator(mfa.recovery_code).first
-        if not entry.is_visible() and mfa.recovery_link:
-            link = page.locator(mfa.recovery_link).first
-            if link.is_visible():
-                self._submit_and_settle(page, link)
+        opener = mfa.recovery_link
+        if opener is not None and not entry.is_visible():
+            if isinstance(opener, str):
+                link = page.locator(opener).first
+                if link.is_visible():
+                    self._submit_and_settle(page, link)
+            else:
+                # Steps (a rescue form: choose the recovery code, then submit): a step that
+                # cannot run is inconclusive naming the flow, step and page.
+                self.run_steps(page, opener, name="mfa.recovery_link")
         try:
             entry.wait_for(state="visible", timeout=self.timeout_ms)
         except PlaywrightTimeout:
@@ -327,6 +340,7 @@ class SecondFactorMixin(FlowSteps):
         if key:
             self.redactor.add(key)
             self.redactor.add("".join(key.split()))
+            self.redactor.add(base32_key(key))  # as secret_of reads it (no dashes, upper case)
         else:
             key = None  # an element that showed nothing is no source of the secret
         uri, problem = None, ""
@@ -357,13 +371,18 @@ class SecondFactorMixin(FlowSteps):
         return self.__dict__.setdefault("_enrolled_secrets", {})
 
     def confirm_enrolment(self, page: Page, code: str) -> EnrolmentResult:
+        """Submit a confirmation code and read the portal's answer. ``ConfirmationGone`` when
+        the page has no confirmation field, e.g. after a refused code sent the user back to
+        the start of the enrolment."""
         enrolment = self._enrolment()
         self.redactor.add(code)
         field_ = page.locator(enrolment.confirm_code).first
         try:
             field_.wait_for(state="visible", timeout=self.timeout_ms)
         except PlaywrightTimeout:
-            raise Inconclusive(f"no confirmation field {enrolment.confirm_code!r}") from None
+            raise ConfirmationGone(
+                f"no confirmation field {enrolment.confirm_code!r} at {where(page)}"
+            ) from None
         field_.fill(code)
         self._submit_and_settle(page, page.locator(enrolment.confirm_submit).first)
         active = page.locator(enrolment.enrolled).first

@@ -24,6 +24,24 @@ from scanners.result import Evaluation, Finding, verdict
 
 # A form whose answers failed this often cannot be judged.
 MAX_ERROR_SHARE = 0.2
+MADE_UP_PREFIX = "portal-audit-"
+
+
+def unknown_name_like(known: str, random_hex: str) -> str:
+    """A login name no account has, in the shape of ``known``: an e-mail address at the same
+    domain, digits of the same length, else a plain name.
+
+    A name of another shape can be stopped before the portal's logic (an ``<input
+    type=email>`` that the browser will not submit) or answered faster (a framework that skips
+    its password hash for a malformed name), so it would prove nothing about unknown accounts.
+    """
+    local, at, domain = known.rpartition("@")
+    if at and local and domain:
+        return f"{MADE_UP_PREFIX}{random_hex}@{domain}"
+    if known.isdigit():
+        digits = str(int(random_hex, 16)).rjust(len(known), "0")[-len(known) :]
+        return digits if digits != known else digits[::-1]
+    return f"{MADE_UP_PREFIX}{random_hex}"
 
 
 @dataclass(frozen=True)

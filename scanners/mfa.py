@@ -144,6 +144,9 @@ class EnrolmentObservation:
     second_factor_asked_after: bool | None
     removed: bool
     qr_problem: str = ""
+    # The portal answered the wrong code by going back to the start of the enrolment, so the
+    # valid code confirmed a second offer; the secret judged is still the first offer's.
+    restarted_after_wrong_code: bool = False
 
 
 def secret_source(observed: EnrolmentObservation) -> str:
@@ -214,11 +217,17 @@ def evaluate_enrolment(observed: EnrolmentObservation, *, min_secret_bits: int) 
         findings.append(
             Finding("enrol.not_removed", "the test authenticator could not be removed", "warn")
         )
+    restart = (
+        " (the portal went back to the start: a new secret was enrolled)"
+        if observed.restarted_after_wrong_code
+        else ""
+    )
     return verdict(
         findings,
         measured=f"secret {observed.secret_bits} bits ({secret_source(observed)}); wrong "
-        f"confirmation code {'refused' if observed.wrong_code_refused else 'accepted'}; "
-        f"re-authentication {'asked' if observed.reauthentication_asked else 'not asked'}",
+        f"confirmation code {'refused' if observed.wrong_code_refused else 'accepted'}"
+        f"{restart}; re-authentication "
+        f"{'asked' if observed.reauthentication_asked else 'not asked'}",
         threshold=applied,
         passed_reason=f"TOTP enrolment with a {observed.secret_bits}-bit secret, confirmed by a "
         "valid code after re-authentication",

@@ -113,7 +113,7 @@ def evaluate_reset(m: ResetMeasurement, max_lifetime: float, min_bits: float) ->
         findings.append(
             Finding(
                 "reset.never_expires",
-                f"an unused link still worked {m.waited_seconds:.0f} s after it was sent",
+                f"an unused link still worked {m.waited_seconds:.0f} s after its e-mail arrived",
             )
         )
     elif m.after_expiry is None:

@@ -15,7 +15,7 @@ from playwright.sync_api import Page
 from pydantic import SecretStr
 from pytest_bdd import given, then, when
 
-from portal.abilities import SecondFactorAbility, second_factor_of
+from portal.abilities import ConfirmationGone, SecondFactorAbility, second_factor_of
 from portal.browser_errors import describe_browser_error
 from portal.contexts import Contexts
 from portal.driver import PortalDriver
@@ -257,6 +257,19 @@ def _remove(
     return second.remove_authenticator(page, enrolled.account)
 
 
+def _restart_enrolment(enrolled: Enrolled, second: SecondFactorAbility) -> str:
+    """Start adding the authenticator again; the new offer's secret."""
+    again = second.start_enrolment(enrolled.page, enrolled.account)
+    secret = secret_of(again)
+    if secret is None:
+        problem = again.qr_problem or "no TOTP secret was shown"
+        raise Inconclusive(
+            f"after the wrong code the portal went back to the start of the enrolment, and "
+            f"starting again showed no usable secret: {problem}"
+        )
+    return secret
+
+
 @when(
     "the patient adds an authenticator app, confirming it first with a wrong code and then "
     "with a valid one",
@@ -273,17 +286,27 @@ def add_authenticator(
     if offer.qr_uri and offer.shown_key:
         key_only = EnrolmentOffer(offer.reauthentication_asked, None, offer.shown_key)
         agree = secret == secret_of(key_only)
-    confirmed = asked_after = False
+    confirmed = asked_after = restarted = False
     removed = True
     wrong_refused = True
+    enrolled_secret = secret  # the secret of the offer confirmed: a restart enrols a new one
     if secret is not None and bits is not None:
         try:
             wrong = second.confirm_enrolment(enrolment.page, second.wrong_totp(secret, 1))
             wrong_refused = not wrong.confirmed
             if wrong_refused:
-                confirmed = second.confirm_enrolment(
-                    enrolment.page, second.fresh_totp(secret)
-                ).confirmed
+                try:
+                    confirmed = second.confirm_enrolment(
+                        enrolment.page, second.fresh_totp(secret)
+                    ).confirmed
+                except ConfirmationGone:
+                    # The refusal sent the patient back to the start (Flask-Security shows its
+                    # setup choice again): that secret is spent, a new offer is confirmed.
+                    restarted = True
+                    enrolled_secret = _restart_enrolment(enrolment, second)
+                    confirmed = second.confirm_enrolment(
+                        enrolment.page, second.fresh_totp(enrolled_secret)
+                    ).confirmed
             else:
                 confirmed = True
             if confirmed:
@@ -291,7 +314,7 @@ def add_authenticator(
                 check = contexts.new_page()
                 asked_after = second.first_factor(check, enrolment.account) == "second_factor"
         finally:
-            removed = _remove(enrolment, second, secret, enrolment.page)
+            removed = _remove(enrolment, second, enrolled_secret, enrolment.page)
     observation = EnrolmentObservation(
         reauthentication_asked=offer.reauthentication_asked,
         secret_bits=bits,
@@ -303,6 +326,7 @@ def add_authenticator(
         second_factor_asked_after=asked_after if confirmed else None,
         removed=removed,
         qr_problem=offer.qr_problem,
+        restarted_after_wrong_code=restarted,
     )
     evidence.json("enrolment (no secret values)", vars(observation))
     return observation

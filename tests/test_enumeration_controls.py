@@ -9,6 +9,8 @@ against them. A form that refuses everything alike must never pass.
 
 from __future__ import annotations
 
+import re
+import secrets
 import threading
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 
 from portal.form_sampling import sample_forms
 from portal.pacing import Pacer
-from scanners.enumeration import FormComparison, evaluate_enumeration
+from scanners.enumeration import FormComparison, evaluate_enumeration, unknown_name_like
 from scanners.refusals import Refusal, classify, retry_after_seconds
 from scanners.result import Evaluation
 from tests.local_portal import HtmlHandler, serve_https, write_profile
@@ -166,3 +168,17 @@ def test_the_pacer_keeps_to_its_budget() -> None:
     assert pacer.back_off(Refusal("throttle", "x", 0.1))
     assert not pacer.back_off(Refusal("throttle", "x", 0.5))
     assert pacer.waited == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("known", "shape"),
+    [
+        ("m.alvarez@patients.example.org", r"portal-audit-[0-9a-f]{12}@patients\.example\.org"),
+        ("0012345678", r"[0-9]{10}"),
+        ("alvarez", r"portal-audit-[0-9a-f]{12}"),
+        ("@handle", r"portal-audit-[0-9a-f]{12}"),
+    ],
+)
+def test_a_made_up_name_has_the_shape_of_the_known_one(known: str, shape: str) -> None:
+    made_up = unknown_name_like(known, secrets.token_hex(6))
+    assert re.fullmatch(shape, made_up) and made_up != known

@@ -1,4 +1,5 @@
-"""TOTP codes for the second factor: pyotp's, also for the short secrets pyotp refuses."""
+"""TOTP codes for the second factor: pyotp's, also for the short secrets pyotp refuses; the
+secret as portals show it (groups separated by spaces or dashes)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import struct
 import pyotp
 import pytest
 
-from portal.second_factor import TOTP_PERIOD, AnySecretTOTP, totp_at
+from portal.second_factor import (
+    TOTP_PERIOD,
+    AnySecretTOTP,
+    EnrolmentOffer,
+    base32_key,
+    secret_of,
+    totp_at,
+)
 
 
 def written_out_totp(secret: str, step: int, digits: int = 6) -> str:
@@ -67,3 +75,36 @@ def test_long_secrets_get_pyotp_s_own_codes() -> None:
 def test_rfc_6238_sha1_vectors(when: int, code: str) -> None:
     secret = base64.b32encode(b"12345678901234567890").decode()
     assert totp_at(secret, when // TOTP_PERIOD, digits=8) == code
+
+
+# Flask-Security's shown key (passlib's pretty_key): groups of four separated by dashes.
+FLASK_SECURITY_KEY = "PYHY-DMEW-WJLE-6KPX-QG3T-5R2C-NMAZ-LJ4F"
+SECRET = "PYHYDMEWWJLE6KPXQG3T5R2CNMAZLJ4F"
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        FLASK_SECURITY_KEY,
+        FLASK_SECURITY_KEY.lower(),
+        " ".join(FLASK_SECURITY_KEY.split("-")),
+        "pyhy dmew-wjle 6kpx\nqg3t-5r2c nmaz-lj4f",
+    ],
+)
+def test_a_shown_key_in_groups_is_the_qr_code_s_secret(shown: str) -> None:
+    uri = f"otpauth://totp/Clinic:layla?secret={SECRET}&issuer=Clinic"
+    assert base32_key(shown) == SECRET
+    assert secret_of(EnrolmentOffer(False, None, shown)) == SECRET
+    # What steps/mfa.py compares: the QR code's secret with the key's alone.
+    assert secret_of(EnrolmentOffer(False, uri, shown)) == secret_of(
+        EnrolmentOffer(False, None, shown)
+    )
+    assert totp_at(shown, 1_234_567) == totp_at(SECRET, 1_234_567)
+
+
+def test_a_different_key_still_disagrees_with_the_qr_code() -> None:
+    uri = f"otpauth://totp/Clinic:layla?secret={SECRET}&issuer=Clinic"
+    other = "PYHY-DMEW-WJLE-6KPX-QG3T-5R2C-NMAZ-LJ4G"
+    assert secret_of(EnrolmentOffer(False, uri, other)) != secret_of(
+        EnrolmentOffer(False, None, other)
+    )

@@ -18,6 +18,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +161,23 @@ def test_provider_starts_and_stops_the_careful_portal(careful_portal: FlaskSecur
     assert careful_portal.servers == []
 
 
+@pytest.fixture(scope="module")
+def audits(tmp_path_factory: pytest.TempPathFactory, target_python: Path) -> dict[str, AuditResult]:
+    """Both deployments audited side by side: their long waits overlap."""
+    # Directories first: pytest's base temporary directory is made lazily, not thread-safely.
+    directories = {name: tmp_path_factory.mktemp(name) for name in sorted(PROFILES)}
+    with ThreadPoolExecutor(max_workers=len(directories)) as pool:
+        futures = {
+            name: pool.submit(run_target_audit, path, name) for name, path in directories.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
 @pytest.mark.parametrize("configuration", sorted(PROFILES))
 def test_audit_matches_expected_verdicts(
-    tmp_path: Path, configuration: str, target_python: Path
+    configuration: str, audits: dict[str, AuditResult]
 ) -> None:
-    run = run_target_audit(tmp_path, configuration)
+    run = audits[configuration]
     assert run.status in (0, 1, 2), run.output[-4000:]
     actual = run.statuses()
     expected = expected_statuses(configuration)

@@ -270,9 +270,8 @@ def start_sso(flags: Sequence[str], attempts: int = 3) -> SsoTarget:
     The provider is another origin and another host (``https://localhost:<port>``; the portal is
     ``https://127.0.0.1:<port>``), so their cookies stay apart. It serves the portal's own
     certificate chain (it names both ``localhost`` and ``127.0.0.1``), as a portal and its IdP
-    sharing a certificate do: the audit's browser trusts a private CA by pinning the key of the
-    portal's certificate, so only that key is trusted on the provider's origin too; the
-    portal verifies the provider with its own CA. The portal starts first (its certificate is
+    sharing a certificate do; the audit's browser trusts the run's CA, and the portal verifies
+    the provider with it too. The portal starts first (its certificate is
     made at start), knowing the provider's address in advance; the provider then gets the
     portal's redirect URIs.
     """

@@ -20,7 +20,6 @@ import os
 import queue
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -135,18 +134,7 @@ class RunningProvider:
     stdout: launcher._StreamReader = field(repr=False)
 
     def stop(self, timeout: float = 10) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        self.stderr.join(timeout)
-        self.stdout.join(timeout)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        launcher.stop_process(self.process, (self.stderr, self.stdout), timeout)
 
 
 @dataclass

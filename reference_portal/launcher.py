@@ -96,19 +96,7 @@ class RunningPortal:
 
     def stop(self, timeout: float = 10) -> int:
         """SIGTERM, wait up to ``timeout``, then SIGKILL; returns the exit status. Idempotent."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        self._stderr.join(timeout)
-        self._stdout.join(timeout)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        return self.process.returncode
+        return stop_process(self.process, (self._stderr, self._stdout), timeout)
 
     def __enter__(self) -> RunningPortal:
         return self
@@ -120,6 +108,25 @@ class RunningPortal:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def stop_process(
+    process: subprocess.Popen[str], readers: Sequence[_StreamReader], timeout: float = 10
+) -> int:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL; drain its pipes; the exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    for reader in readers:
+        reader.join(timeout)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    return process.returncode
 
 
 def _command(

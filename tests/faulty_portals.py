@@ -82,11 +82,7 @@ class HealthyPortal(HtmlHandler):
         self.send_page(302, "", {"Location": location, **(headers or {})})
 
     def session(self) -> str:
-        for part in self.headers.get("Cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == "sid":
-                return value
-        return ""
+        return self.cookie("sid") or ""
 
     def signed_in(self) -> bool:
         return self.session() in self.sessions

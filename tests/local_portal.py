@@ -32,8 +32,30 @@ class HtmlHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def form_fields(self) -> dict[str, str]:
-        length = int(self.headers["Content-Length"])
+        length = int(self.headers.get("Content-Length", "0"))
         return {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+
+    def send_bytes(
+        self, body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """``body`` as it is (HTML unless ``headers`` name another Content-Type)."""
+        headers = {"Content-Type": "text/html; charset=utf-8", **(headers or {})}
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def redirect(self, to: str, headers: Mapping[str, str] | None = None) -> None:
+        self.send_bytes(b"", 303, {"Location": to, **(headers or {})})
+
+    def cookie(self, name: str) -> str | None:
+        for part in self.headers.get("Cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return value
+        return None
 
 
 @contextmanager

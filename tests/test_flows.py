@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pyotp
 import pytest
@@ -34,6 +34,7 @@ from portal.profile import Profile, load_profile
 from portal.profile_file import ProfileError
 from portal.second_factor import EnrolmentOffer, secret_of
 from scanners.mfa import EnrolmentObservation, evaluate_enrolment, secret_bits, secret_source
+from tests.local_portal import HtmlHandler
 from tests.test_profile import GOOD
 
 PASSWORD = "Flow-test-" + secrets.token_urlsafe(12)
@@ -59,33 +60,10 @@ def _page(body: str) -> bytes:
 
 
 def handler_for(state: PortalState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
+    class Handler(HtmlHandler):
         def _session(self) -> str | None:
-            for part in self.headers.get("Cookie", "").split(";"):
-                name, _, value = part.strip().partition("=")
-                if name == "sid" and value in state.sessions:
-                    return value
-            return None
-
-        def _send(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None):
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _redirect(self, to: str, headers: dict[str, str] | None = None) -> None:
-            self._send(b"", 303, {"Location": to, **(headers or {})})
-
-        def _form(self) -> dict[str, str]:
-            length = int(self.headers.get("Content-Length", "0"))
-            fields = parse_qs(self.rfile.read(length).decode())
-            return {k: v[0] for k, v in fields.items()}
+            value = self.cookie("sid")
+            return value if value in state.sessions else None
 
         def _setup_page(self, error: str = "") -> bytes:
             assert state.secret is not None
@@ -102,7 +80,7 @@ def handler_for(state: PortalState) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             sid = self._session()
             if path == "/login":
-                self._send(
+                self.send_bytes(
                     _page(
                         '<form method="post" action="/login"><input id="username" name="u">'
                         '<input id="password" name="p" type="password">'
@@ -111,14 +89,14 @@ def handler_for(state: PortalState) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             if sid is None:
-                self._redirect("/login")
+                self.redirect("/login")
                 return
             if path == "/home":
-                self._send(
+                self.send_bytes(
                     _page('<span id="me">Signed in</span><a id="sign-out" href="/logout">Out</a>')
                 )
             elif path == "/logout":
-                self._send(
+                self.send_bytes(
                     _page(
                         '<form method="post" action="/logout"><p>Sign out now?</p>'
                         '<button id="really-sign-out">Sign out</button></form>'
@@ -129,9 +107,9 @@ def handler_for(state: PortalState) -> type[BaseHTTPRequestHandler]:
                     body = '<p id="mfa-on">On</p><a id="remove-link" href="/mfa/remove">Remove</a>'
                 else:
                     body = '<p>Off</p><a id="add" href="/mfa/reauth?next=setup">Add an app</a>'
-                self._send(_page(body))
+                self.send_bytes(_page(body))
             elif path == "/mfa/reauth":
-                self._send(
+                self.send_bytes(
                     _page(
                         '<form method="post" action="/mfa/reauth"><label>Password '
                         '<input id="reauth-password" name="p" type="password"></label>'
@@ -140,18 +118,18 @@ def handler_for(state: PortalState) -> type[BaseHTTPRequestHandler]:
                 )
             elif path == "/mfa/setup":
                 if sid not in state.reauthenticated:
-                    self._redirect("/mfa/reauth")
+                    self.redirect("/mfa/reauth")
                     return
                 with state.lock:
                     state.secret = state.secret or pyotp.random_base32(32)
-                self._send(self._setup_page())
+                self.send_bytes(self._setup_page())
             elif path == "/mfa/qr.png" and state.secret:
                 uri = pyotp.TOTP(state.secret).provisioning_uri(name="p", issuer_name="Flows")
                 png = io.BytesIO()
                 qrcode.make(uri).save(png, format="PNG")
-                self._send(png.getvalue(), headers={"Content-Type": "image/png"})
+                self.send_bytes(png.getvalue(), headers={"Content-Type": "image/png"})
             elif path == "/mfa/remove" and state.enrolled:
-                self._send(
+                self.send_bytes(
                     _page(
                         '<form id="remove-form" method="post" action="/mfa/remove">'
                         "<p>Remove your authenticator app?</p>"
@@ -160,31 +138,31 @@ def handler_for(state: PortalState) -> type[BaseHTTPRequestHandler]:
                     )
                 )
             else:
-                self._send(_page("<p>Not found</p>"), 404)
+                self.send_bytes(_page("<p>Not found</p>"), 404)
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
-            form = self._form()
+            form = self.form_fields()
             sid = self._session()
             if path == "/login":
                 if form.get("u") == "flow.patient" and form.get("p") == PASSWORD:
                     new = secrets.token_urlsafe(16)
                     state.sessions.add(new)
-                    self._redirect("/home", {"Set-Cookie": f"sid={new}; Path=/; Secure"})
+                    self.redirect("/home", {"Set-Cookie": f"sid={new}; Path=/; Secure"})
                 else:
-                    self._send(_page('<p id="sign-in-error">No.</p>'), 401)
+                    self.send_bytes(_page('<p id="sign-in-error">No.</p>'), 401)
                 return
             if sid is None:
-                self._redirect("/login")
+                self.redirect("/login")
             elif path == "/logout":
                 state.sessions.discard(sid)
-                self._redirect("/login", {"Set-Cookie": "sid=; Path=/; Max-Age=0"})
+                self.redirect("/login", {"Set-Cookie": "sid=; Path=/; Max-Age=0"})
             elif path == "/mfa/reauth":
                 if form.get("p") == PASSWORD:
                     state.reauthenticated.add(sid)
-                    self._redirect("/mfa/setup")
+                    self.redirect("/mfa/setup")
                 else:
-                    self._redirect("/mfa/reauth")
+                    self.redirect("/mfa/reauth")
             elif path == "/mfa/confirm" and state.secret:
                 if pyotp.TOTP(state.secret).verify(form.get("code", ""), valid_window=1):
                     state.enrolled = True
@@ -193,21 +171,21 @@ def handler_for(state: PortalState) -> type[BaseHTTPRequestHandler]:
                         for code in (pyotp.random_base32() for _ in range(5))
                     ]
                     block = "\n".join(state.codes)
-                    self._send(
+                    self.send_bytes(
                         _page(
                             '<p id="mfa-on">On</p><label>Recovery codes '
                             f'<textarea id="codes" readonly rows="6">{block}</textarea></label>'
                         )
                     )
                 else:
-                    self._send(self._setup_page("That code is not right."))
+                    self.send_bytes(self._setup_page("That code is not right."))
             elif path == "/mfa/remove" and form.get("p") == PASSWORD:
                 state.enrolled = False
                 state.secret = None
                 state.reauthenticated.discard(sid)
-                self._redirect("/mfa")
+                self.redirect("/mfa")
             else:
-                self._redirect("/mfa")
+                self.redirect("/mfa")
 
     return Handler
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pyotp
 import pytest
@@ -40,6 +40,7 @@ from portal.profile import Profile, load_profile
 from portal.profile_file import ProfileError
 from scanners.mfa import evaluate_enrolment
 from steps.mfa import Enrolled, add_authenticator
+from tests.local_portal import HtmlHandler
 
 PASSWORD = "Restart-test-" + secrets.token_urlsafe(12)
 ENV = {"RESTART_PASSWORD": PASSWORD}
@@ -68,33 +69,10 @@ def dashed(secret: str) -> str:
 
 
 def handler_for(state: TwoFactorState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
+    class Handler(HtmlHandler):
         def _sid(self) -> str | None:
-            for part in self.headers.get("Cookie", "").split(";"):
-                name, _, value = part.strip().partition("=")
-                if name == "sid" and value in state.sessions:
-                    return value
-            return None
-
-        def _send(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None):
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _redirect(self, to: str, headers: dict[str, str] | None = None) -> None:
-            self._send(b"", 303, {"Location": to, **(headers or {})})
-
-        def _form(self) -> dict[str, str]:
-            length = int(self.headers.get("Content-Length", "0"))
-            fields = parse_qs(self.rfile.read(length).decode())
-            return {k: v[0] for k, v in fields.items()}
+            value = self.cookie("sid")
+            return value if value in state.sessions else None
 
         def _flashes(self) -> str:
             flash, state.flash = state.flash, ""
@@ -148,7 +126,7 @@ def handler_for(state: TwoFactorState) -> type[BaseHTTPRequestHandler]:
             sid = self._sid()
             signed_in = sid is not None and state.sessions[sid] == "in"
             if path == "/login":
-                self._send(
+                self.send_bytes(
                     _page(
                         '<form method="post" action="/login"><input id="email" name="email">'
                         '<input id="password" name="password" type="password">'
@@ -156,89 +134,89 @@ def handler_for(state: TwoFactorState) -> type[BaseHTTPRequestHandler]:
                     )
                 )
             elif path == "/code" and sid is not None and not signed_in:
-                self._send(self._code_page())
+                self.send_bytes(self._code_page())
             elif path == "/recovery" and sid is not None and not signed_in:
-                self._send(self._recovery_page())
+                self.send_bytes(self._recovery_page())
             elif not signed_in:
-                self._redirect("/login")
+                self.redirect("/login")
             elif path == "/home":
-                self._send(
+                self.send_bytes(
                     _page(
                         '<span id="me">Layla</span><form method="post" action="/logout">'
                         '<button id="sign-out">Sign out</button></form>'
                     )
                 )
             elif path == "/setup":
-                self._send(self._setup())
+                self.send_bytes(self._setup())
             elif path == "/qr.png" and state.offered:
                 uri = pyotp.TOTP(state.offered[-1]).provisioning_uri(name=USER, issuer_name="R")
                 png = io.BytesIO()
                 qrcode.make(uri).save(png, format="PNG")
-                self._send(png.getvalue(), headers={"Content-Type": "image/png"})
+                self.send_bytes(png.getvalue(), headers={"Content-Type": "image/png"})
             else:
-                self._send(_page("<p>Not found</p>"), 404)
+                self.send_bytes(_page("<p>Not found</p>"), 404)
 
         def do_POST(self) -> None:  # noqa: C901 - one small portal, form by form
             path = urlsplit(self.path).path
-            form = self._form()
+            form = self.form_fields()
             sid = self._sid()
             if path == "/login":
                 if form.get("email") == USER and form.get("password") == PASSWORD:
                     new = secrets.token_urlsafe(16)
                     state.sessions[new] = "pending" if state.enrolled_secret else "in"
                     to = "/code" if state.enrolled_secret else "/home"
-                    self._redirect(to, {"Set-Cookie": f"sid={new}; Path=/; Secure"})
+                    self.redirect(to, {"Set-Cookie": f"sid={new}; Path=/; Secure"})
                 else:
-                    self._send(_page('<p id="sign-in-error">No.</p>'), 401)
+                    self.send_bytes(_page('<p id="sign-in-error">No.</p>'), 401)
             elif sid is None:
-                self._redirect("/login")
+                self.redirect("/login")
             elif path == "/code":
                 secret = state.enrolled_secret
                 if secret and pyotp.TOTP(secret).verify(form.get("code", ""), valid_window=1):
                     state.sessions[sid] = "in"
-                    self._redirect("/home")
+                    self.redirect("/home")
                 else:
-                    self._send(self._code_page("Invalid code"))
+                    self.send_bytes(self._code_page("Invalid code"))
             elif path == "/rescue":
                 if form.get("help") == "recovery_code":
-                    self._redirect("/recovery")
+                    self.redirect("/recovery")
                 else:
-                    self._send(self._code_page())
+                    self.send_bytes(self._code_page())
             elif path == "/recovery":
                 with state.lock:
                     used = form.get("code", "")
                     if used in state.codes:
                         state.codes.remove(used)
                         state.sessions[sid] = "in"
-                        self._redirect("/home")
+                        self.redirect("/home")
                         return
-                self._send(self._recovery_page("Invalid recovery code"))
+                self.send_bytes(self._recovery_page("Invalid recovery code"))
             elif state.sessions[sid] != "in":
-                self._redirect("/code")
+                self.redirect("/code")
             elif path == "/logout":
                 del state.sessions[sid]
-                self._redirect("/login", {"Set-Cookie": "sid=; Path=/; Max-Age=0"})
+                self.redirect("/login", {"Set-Cookie": "sid=; Path=/; Max-Age=0"})
             elif path == "/setup" and form.get("setup") == "authenticator":
                 secret = base64.b32encode(secrets.token_bytes(20)).decode()  # 160 bits
                 state.offered.append(secret)
-                self._send(self._setup(offered=secret))
+                self.send_bytes(self._setup(offered=secret))
             elif path == "/setup" and form.get("setup") == "disable":
                 state.enrolled_secret = None
                 state.codes = []
-                self._redirect("/setup")
+                self.redirect("/setup")
             elif path == "/confirm" and state.offered:
                 secret = state.offered[-1]
                 if pyotp.TOTP(secret).verify(form.get("code", ""), valid_window=1):
                     state.enrolled_secret = secret
                     state.codes = [secrets.token_hex(6) for _ in range(5)]
                     codes = "".join(f'<li class="recovery-code">{c}</li>' for c in state.codes)
-                    self._send(self._setup(codes=f"<ul>{codes}</ul>"))
+                    self.send_bytes(self._setup(codes=f"<ul>{codes}</ul>"))
                 else:
                     # As Flask-Security (views.py:1044-1049): flash, back to the setup choice.
                     state.flash = "Invalid code"
-                    self._redirect("/setup")
+                    self.redirect("/setup")
             else:
-                self._redirect("/setup")
+                self.redirect("/setup")
 
     return Handler
 

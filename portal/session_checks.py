@@ -7,6 +7,7 @@ instead of the portal's answer, if any (``scanners.refusals`` via the profile's 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,10 +34,16 @@ def signed_in_outcome(driver: PortalDriver, page: Page, account: Account) -> Sig
 
 @dataclass(frozen=True)
 class Replay:
-    """Whether a page's cookies sign in; ``refusal`` names a throttle or block page met."""
+    """Whether a page's cookies sign in; ``refusal`` names a throttle or block page met.
+
+    ``answered_at`` is when (``time.monotonic()``) the first answer to the page's navigation
+    arrived: the portal had decided by then, however long a signed-out redirect chain (to an
+    identity provider's form, say) then took to load. None when nothing answered.
+    """
 
     signed_in: bool
     refusal: str = ""
+    answered_at: float | None = None
 
 
 def refusal_shown(page: Page, profile: Profile, response: Response | None) -> str:
@@ -53,13 +60,22 @@ def refusal_shown(page: Page, profile: Profile, response: Response | None) -> st
     return refusal.reason if refusal is not None else ""
 
 
+class NavigationAnswers(list[Response]):
+    """The answers to a page's own navigations; ``first_at``: when the first arrived
+    (``time.monotonic()``), None before."""
+
+    first_at: float | None = None
+
+
 @contextmanager
-def navigation_answers(page: Page) -> Iterator[list[Response]]:
+def navigation_answers(page: Page) -> Iterator[NavigationAnswers]:
     """The portal's answers to the page's own navigations while the block runs."""
-    answers: list[Response] = []
+    answers = NavigationAnswers()
 
     def keep(response: Response) -> None:
         if response.frame == page.main_frame and response.request.is_navigation_request():
+            if answers.first_at is None:
+                answers.first_at = time.monotonic()
             answers.append(response)
 
     page.on("response", keep)
@@ -74,5 +90,6 @@ def check_session(driver: PortalDriver, page: Page, profile: Profile) -> Replay:
     with navigation_answers(page) as answers:
         signed_in = driver.is_signed_in(page)
     if signed_in:
-        return Replay(True)
-    return Replay(False, refusal_shown(page, profile, answers[-1] if answers else None))
+        return Replay(True, answered_at=answers.first_at)
+    refusal = refusal_shown(page, profile, answers[-1] if answers else None)
+    return Replay(False, refusal, answers.first_at)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from playwright.sync_api import Cookie
+from playwright.sync_api import Cookie, Page
 
 from portal.background import ProbeContext
 from portal.session_checks import check_session, signed_in_outcome
@@ -38,21 +38,35 @@ def measure_idle_timeout(probe: ProbeContext) -> IdleMeasurement:
     checks = []
     for idle, cookies, signed_in_at in sessions:
         probe.wait_until(signed_in_at + idle, f"a session idle for {duration(idle)}")
-        tried_at = time.monotonic()
         page = probe.new_page(cookies)
-        replay = check_session(probe.driver, page, probe.profile)
-        checks.append(SessionCheck(tried_at - signed_in_at, replay.signed_in, replay.refusal))
+        checks.append(_timed_check(probe, page, signed_in_at))
         probe.discard(page.context)
     return IdleMeasurement(threshold, tuple(checks), _fresh_replay(probe))
+
+
+def _timed_check(probe: ProbeContext, page: Page, since: float) -> SessionCheck:
+    """One replay, timed from ``since`` to the moment that bounds what it found.
+
+    Signed in: the session was alive when the check began (it reached the portal later still).
+    Signed out: the portal had decided by the time its first answer arrived; a slow signed-out
+    redirect chain (an identity provider's form, a loaded machine) must not count against it.
+    """
+    tried_at = time.monotonic()
+    replay = check_session(probe.driver, page, probe.profile)
+    if replay.signed_in:
+        moment = tried_at
+    else:
+        moment = replay.answered_at if replay.answered_at is not None else time.monotonic()
+    return SessionCheck(moment - since, replay.signed_in, replay.refusal)
 
 
 def _fresh_replay(probe: ProbeContext) -> SessionCheck:
     """Positive control after the last replay: a new session, replayed at once, is signed in."""
     cookies, signed_in_at = _signed_in_context(probe)
     page = probe.new_page(cookies)
-    replay = check_session(probe.driver, page, probe.profile)
+    check = _timed_check(probe, page, signed_in_at)
     probe.discard(page.context)
-    return SessionCheck(time.monotonic() - signed_in_at, replay.signed_in, replay.refusal)
+    return check
 
 
 def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
@@ -70,9 +84,8 @@ def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
     while True:
         moment = min(moment + interval, signed_in_at + threshold + grace)
         probe.wait_until(moment, f"the busy session to reach {duration(threshold)}")
-        replay = check_session(probe.driver, page, probe.profile)
-        elapsed = time.monotonic() - signed_in_at
-        checks.append(SessionCheck(elapsed, replay.signed_in, replay.refusal))
-        if not replay.signed_in or moment >= signed_in_at + threshold + grace:
+        check = _timed_check(probe, page, signed_in_at)
+        checks.append(check)
+        if not check.signed_in or moment >= signed_in_at + threshold + grace:
             break
     return BusyMeasurement(threshold, interval, grace, tuple(checks), _fresh_replay(probe))

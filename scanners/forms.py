@@ -1,7 +1,8 @@
 """Submitting a portal's HTML form over plain HTTP, as a browser would, and timing the answer.
 
 Used by AUTH_ENUM, which needs many timed samples: a browser would add noise and time. Each
-submission opens the form's page in a fresh cookie jar, keeps every field the form carries
+submission opens the form's page (following its redirects, to an identity provider's form say)
+in a fresh cookie jar, keeps every field the form carries
 (hidden CSRF tokens included), fills in the caller's values, and posts it the way a browser
 does (the page's cookies, Origin and Referer, the form content type) without following
 redirects. The answer's status, redirect target, visible text, duration and any sign that the
@@ -137,26 +138,25 @@ class FormClient:
         self.block_patterns = block_patterns
         self._session = HttpSession(ssl_context, timeout, headers=BROWSER_HEADERS)
 
-    def _open(self, url: str, data: bytes | None = None, referer: str | None = None) -> HttpAnswer:
-        headers: dict[str, str] = {}
-        if referer is not None:
-            headers |= {"Referer": referer, "Origin": origin(referer)}
-        if data is not None:
-            headers["Content-Type"] = FORM_CONTENT_TYPE
-        method = "GET" if data is None else "POST"
-        return self._session.request(url, method=method, body=data, headers=headers)
+    def _post(self, url: str, data: bytes, referer: str) -> HttpAnswer:
+        headers = {"Referer": referer, "Origin": origin(referer), "Content-Type": FORM_CONTENT_TYPE}
+        return self._session.request(url, method="POST", body=data, headers=headers)
 
     def submit(
         self, page_url: str, field_name: str, values: Mapping[str, str], hide: tuple[str, ...]
     ) -> FormAnswer:
-        """Open ``page_url``, fill the form holding ``field_name`` with ``values``, post it.
+        """Open ``page_url`` (redirects followed), fill the form holding ``field_name`` with
+        ``values``, post it to the form's action.
 
         Occurrences of the ``hide`` strings (the usernames sent) are replaced in the answer's
         text, so the same answer for two usernames reads the same.
         """
-        page = self._open(page_url)
-        if page.status is None:
-            return FormAnswer(None, error=page.error)
+        # Followed as a browser follows a link: a sign-in URL that sends the visitor to an
+        # identity provider ends on the provider's form, with its cookies kept.
+        page = self._session.open_page(page_url)[-1]
+        if page.status is None or page.error is not None:
+            return FormAnswer(page.status, error=page.error)
+        page_url = page.url
         status = page.status
         html = page.text
         refusal = self._refusal(status, page, visible_text(html))
@@ -173,7 +173,7 @@ class FormClient:
         if urlsplit(target).scheme != urlsplit(page_url).scheme:
             return FormAnswer(status, error="the form posts to another scheme")
         started = time.perf_counter()
-        answer = self._open(target, urlencode(fields).encode(), page_url)
+        answer = self._post(target, urlencode(fields).encode(), page_url)
         elapsed = time.perf_counter() - started
         if answer.status is None:
             return FormAnswer(None, error=answer.error)

@@ -22,12 +22,14 @@ class FramingCheck:
     top-level in the same browser showed it (the positive control). ``frame_status`` and
     ``blocked_by`` come from the framed request's answer: the header that forbids framing
     (``X-Frame-Options: DENY``, ``CSP frame-ancestors 'none'``), empty when none did.
+    ``top_level_blocked_by`` is the same for the answer that showed the form top-level.
     """
 
     framed: bool
     top_level_loaded: bool
     frame_status: int | None
     blocked_by: str
+    top_level_blocked_by: str = ""
 
 
 def evaluate_framing(check: FramingCheck) -> Evaluation:
@@ -37,6 +39,7 @@ def evaluate_framing(check: FramingCheck) -> Evaluation:
         f"{check.frame_status if check.frame_status is not None else 'no answer'}"
         f"{', ' + check.blocked_by if check.blocked_by else ''}); top-level: "
         f"{'shown' if check.top_level_loaded else 'not shown'}"
+        f"{' (' + check.top_level_blocked_by + ')' if check.top_level_blocked_by else ''}"
     )
     if check.framed:
         return Evaluation(
@@ -62,19 +65,33 @@ def evaluate_framing(check: FramingCheck) -> Evaluation:
             measured=measured,
             threshold=applied,
         )
+    if not 200 <= check.frame_status < 400:
+        # Framed, the request ended on an error (an identity provider that keeps its sign-in
+        # in a SameSite cookie a cross-site frame does not carry, say): a header on that answer
+        # says nothing about the sign-in page. The page that showed the form top-level does:
+        # a browser refuses to show it in another site's frame whatever path leads there.
+        if check.top_level_blocked_by:
+            return Evaluation(
+                "passed",
+                f"framing by another origin is refused ({check.top_level_blocked_by} on the "
+                f"sign-in page shown top-level; framed, the request ended on HTTP "
+                f"{check.frame_status})",
+                measured=measured,
+                threshold=applied,
+            )
+        return Evaluation(
+            "inconclusive",
+            f"the framed request answered HTTP {check.frame_status}, not the sign-in page, and "
+            "the sign-in page shown top-level carries neither CSP frame-ancestors nor "
+            "X-Frame-Options refusing other origins",
+            measured=measured,
+            threshold=applied,
+        )
     if not check.blocked_by:
         return Evaluation(
             "inconclusive",
             "the frame stayed empty, but its answer carried neither CSP frame-ancestors nor "
             "X-Frame-Options refusing other origins: something else kept it empty",
-            measured=measured,
-            threshold=applied,
-        )
-    if not 200 <= check.frame_status < 400:
-        return Evaluation(
-            "inconclusive",
-            f"the framed request answered HTTP {check.frame_status}, not the sign-in page: a "
-            "header on that answer says nothing about framing the sign-in page itself",
             measured=measured,
             threshold=applied,
         )

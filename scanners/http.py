@@ -23,7 +23,7 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -261,6 +261,65 @@ class HttpSession:
         return HttpAnswer(
             url, status, response_headers, content, elapsed=time.monotonic() - started
         )
+
+    def open_page(self, url: str) -> tuple[HttpAnswer, ...]:
+        """GET ``url`` and follow its redirects as a browser opening a link does, cookies kept.
+
+        The chain of answers, the page last: a sign-in URL that sends the visitor on to an
+        identity provider's form ends on that form, with the provider's cookies set on the way.
+        A chain that does not end (too many redirects, a Location that is not http(s)) ends on
+        its last redirect with ``error`` set. Each request has the session's whole timeout.
+        """
+        chain = [self.request(url)]
+        while True:
+            last = chain[-1]
+            location = last.get("location")
+            if last.status not in _REDIRECT_STATUSES or not location:
+                return tuple(chain)
+            target = urljoin(last.url, location)
+            problem = None
+            if len(chain) > MAX_REDIRECTS:
+                problem = f"more than {MAX_REDIRECTS} redirects"
+            elif not _is_http_url(target):
+                problem = f"redirect to an unsupported URL: {without_query(target)}"
+            if problem is not None:
+                chain[-1] = replace(last, error=problem)
+                return tuple(chain)
+            chain.append(self.request(target))
+
+
+def probe_of(answer: HttpAnswer, kind: str, *, redirects: tuple[str, ...] = ()) -> HttpProbe:
+    """An answer's head as evidence: Set-Cookie values redacted, URLs without their query.
+
+    A query on the way to a sign-in form carries the flow's state, nonce and code challenge;
+    none of them is needed to judge headers, so none is kept (in the URL or a Location).
+    """
+    headers = tuple((name, _evidence_value(name, value)) for name, value in answer.headers)
+    location = answer.get("location")
+    return HttpProbe(
+        url=without_query(answer.url),
+        kind=kind,
+        status=answer.status,
+        headers=headers,
+        location=without_query(location) if location else None,
+        error=answer.error,
+        elapsed=answer.elapsed,
+        redirects=redirects,
+    )
+
+
+def _evidence_value(name: str, value: str) -> str:
+    lowered = name.lower()
+    if lowered == "set-cookie":
+        return redact_set_cookie(value)
+    if lowered == "location":
+        return without_query(value)
+    return value
+
+
+def without_query(url: str) -> str:
+    """``url`` without its query and fragment."""
+    return urlsplit(url)._replace(query="", fragment="").geturl()
 
 
 def describe_error(exc: BaseException) -> str:

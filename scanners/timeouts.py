@@ -201,10 +201,13 @@ def evaluate_absolute(measurement: BusyMeasurement) -> Evaluation:
                 ),
             ),
         )
+    seen = ", ".join(
+        f"{'signed in' if c.signed_in else 'signed out'} at {duration(c.seconds)}" for c in checks
+    )
     return Evaluation(
         "inconclusive",
         f"the busy session was not followed up to {duration(limit)}",
-        measured=every,
+        measured=f"{every}; {seen}",
         threshold=applied,
     )
 

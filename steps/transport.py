@@ -16,11 +16,11 @@ from portal.errors import Inconclusive
 from portal.evidence import Evidence
 from portal.profile import Profile
 from portal.run import ControlRecord
-from portal.session_checks import signed_in_outcome
+from portal.session_checks import navigation_answers, signed_in_outcome
 from scanners.framing import FramingCheck, evaluate_framing, framing_header
 from scanners.header_policy import load_header_policy
 from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc
-from scanners.http import HttpProbe, fetch, make_ssl_context
+from scanners.http import HttpAnswer, HttpProbe, HttpSession, fetch, make_ssl_context, probe_of
 from scanners.sign_in_transport import evaluate_credentials_transport, evaluate_https_redirect
 from scanners.tls import (
     evaluate_certificate,
@@ -42,17 +42,18 @@ FRAMING_ORIGIN = "http://framing-check.portal-audit.invalid/"
 )
 def fetch_response_kinds(profile: Profile, evidence: Evidence) -> list[HttpProbe]:
     context = make_ssl_context(profile.tls.ca_file)
-    wanted = [(profile.sign_in.url, "page"), (profile.protected_pages[0].url, "redirect")]
+    timeout = profile.timeouts.reachability_seconds
+    # The sign-in page is the one that shows the form: a sign-in URL that redirects (to an
+    # identity provider, say) is followed there as a browser follows it, each answer judged.
+    probes = sign_in_chain(
+        HttpSession(context, timeout).open_page(profile.url(profile.sign_in.url))
+    )
+    wanted = [(profile.protected_pages[0].url, "redirect")]
     wanted += [(url, "page") for url in profile.headers.extra_pages]
     wanted.append((profile.headers.error_page, "error"))
     wanted += [(url, "static") for url in profile.headers.static_files]
-    probes = [
-        fetch(
-            profile.url(url),
-            ssl_context=context,
-            timeout=profile.timeouts.reachability_seconds,
-            kind=kind,
-        )
+    probes += [
+        fetch(profile.url(url), ssl_context=context, timeout=timeout, kind=kind)
         for url, kind in wanted
     ]
     lines = []
@@ -61,6 +62,13 @@ def fetch_response_kinds(profile: Profile, evidence: Evidence) -> list[HttpProbe
         lines.append(f"{probe.kind:8} {probe.status or '-'} {probe.url}  HSTS: {hsts}")
     evidence.text("responses fetched", "\n".join(lines))
     return probes
+
+
+def sign_in_chain(chain: tuple[HttpAnswer, ...]) -> list[HttpProbe]:
+    """The sign-in URL's answers as probes: its redirects, then the page that ends the chain."""
+    hops = [probe_of(answer, "redirect") for answer in chain[:-1]]
+    page = probe_of(chain[-1], "page", redirects=tuple(hop.url for hop in hops))
+    return [*hops, page]
 
 
 @then("every response carries HSTS with a max-age of at least the policy minimum")
@@ -217,16 +225,19 @@ def framing_blocked(
     answer = answers[-1] if answers else None
     # Positive control: the same page, top-level in the same browser, shows the sign-in form.
     top = contexts.new_page()
-    try:
-        top.goto(target, wait_until="load")
-        top_level = top.locator(profile.sign_in.username).count() > 0
-    except PlaywrightError:
-        top_level = False
+    with navigation_answers(top) as top_answers:
+        try:
+            top.goto(target, wait_until="load")
+            top_level = top.locator(profile.sign_in.username).count() > 0
+        except PlaywrightError:
+            top_level = False
+    shown_by = top_answers[-1] if top_level and top_answers else None
     check = FramingCheck(
         framed=framed,
         top_level_loaded=top_level,
         frame_status=answer.status if answer is not None else None,
         blocked_by=framing_header(answer.headers) if answer is not None else "",
+        top_level_blocked_by=framing_header(shown_by.headers) if shown_by is not None else "",
     )
     conclude(evaluate_framing(check), control_record, evidence, "framing check")
 

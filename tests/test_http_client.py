@@ -1,6 +1,6 @@
 """The scanners' one HTTP client (``scanners.http``) as the form client uses it: cookies kept
-between requests, no redirect followed, every request bounded by one deadline and a body cap,
-against local servers on 127.0.0.1."""
+between requests, redirects followed only when a page is opened, every request bounded by one
+deadline and a body cap, against local servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 
 from scanners.forms import FormClient
 from scanners.http import MAX_BODY_BYTES, HttpSession, make_ssl_context
+from steps.transport import sign_in_chain
 from tests.tls_servers import LeafSpec, LocalPki
 
 SCANNERS = Path(__file__).resolve().parent.parent / "scanners"
@@ -94,6 +95,18 @@ class _Handler(BaseHTTPRequestHandler):
             chunk = b"x" * 65536
             for _ in range(MAX_BODY_BYTES // len(chunk) + 2):
                 self.wfile.write(chunk)
+        elif self.path == "/sign-in":  # a portal sending its visitor to an identity provider
+            location = "/idp/auth?state=flow-state-1&nonce=n1"
+            self._answer(302, b"", ("Location", location), ("Set-Cookie", "portal=p1; Path=/"))
+        elif self.path.startswith("/idp/auth"):
+            self._answer(303, b"", ("Location", "/idp/form"), ("Set-Cookie", "flow=f1; Path=/"))
+        elif self.path == "/idp/form":  # found only with the cookie set on the way
+            found = "flow=f1" in self.headers.get("Cookie", "")
+            self._answer(200 if found else 400, FORM.replace(b"/login", b"/idp/login"))
+        elif self.path == "/loop":
+            self._answer(302, b"", ("Location", "/loop"))
+        elif self.path == "/to-ftp":
+            self._answer(302, b"", ("Location", "ftp://127.0.0.1/file?key=k"))
         elif self.path in ("/login", "/login-drip"):
             form = FORM.replace(b"/login", self.path.encode())
             self._answer(200, form, ("Set-Cookie", "sid=s1; Path=/"))
@@ -106,7 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/login-drip":
             self._drip("body")
             return
-        ok = fields.get("csrf") == ["t1"] and "sid=s1" in self.headers.get("Cookie", "")
+        cookie = "flow=f1" if self.path == "/idp/login" else "sid=s1"
+        ok = fields.get("csrf") == ["t1"] and cookie in self.headers.get("Cookie", "")
         self._answer(302 if ok else 403, b"", ("Location", "/home"), ("Set-Cookie", "s2=x"))
 
 
@@ -170,6 +184,52 @@ def test_the_form_client_posts_with_the_page_cookie_and_does_not_follow_the_redi
         ("GET", "/login"),
         ("POST", "/login"),
     ]
+
+
+def test_opening_a_page_follows_its_redirects_with_the_cookies_set_on_the_way(
+    portal: tuple[str, _Server],
+) -> None:
+    base, server = portal
+    chain = HttpSession(None, 5).open_page(f"{base}/sign-in")
+    assert [answer.status for answer in chain] == [302, 303, 200]
+    assert chain[-1].url == f"{base}/idp/form" and chain[-1].error is None
+    assert cookies_sent(server, "/idp/form") == {"portal=p1", "flow=f1"}
+    # As header probes: the redirects, then the page; no query, no cookie value kept.
+    probes = sign_in_chain(chain)
+    assert [probe.kind for probe in probes] == ["redirect", "redirect", "page"]
+    assert probes[0].location == "/idp/auth" and probes[1].url == f"{base}/idp/auth"
+    assert probes[-1].redirects == (f"{base}/sign-in", f"{base}/idp/auth")
+    assert "flow-state-1" not in repr(probes) and "f1" not in repr(probes)
+    assert probes[1].get("set-cookie") == "flow=[REDACTED]; Path=/"
+
+
+@pytest.mark.parametrize(
+    ("path", "problem", "length"),
+    [("/loop", "more than 10 redirects", 11), ("/to-ftp", "unsupported URL: ftp://", 1)],
+)
+def test_a_redirect_chain_that_does_not_end_on_a_page_is_an_error(
+    portal: tuple[str, _Server], path: str, problem: str, length: int
+) -> None:
+    base, _server = portal
+    chain = HttpSession(None, 5).open_page(f"{base}{path}")
+    assert len(chain) == length and chain[-1].status == 302
+    assert chain[-1].error is not None and problem in chain[-1].error
+    assert "key=k" not in chain[-1].error
+
+
+def test_the_form_client_finds_the_form_where_the_sign_in_url_leads(
+    portal: tuple[str, _Server],
+) -> None:
+    base, server = portal
+    answer = FormClient(ssl.create_default_context(), 5).submit(
+        f"{base}/sign-in", "username", {"username": "alice", "password": "x"}, ("alice",)
+    )
+    assert answer.error is None and answer.status == 302
+    assert [(method, path) for method, path, _cookie in server.seen][-2:] == [
+        ("GET", "/idp/form"),
+        ("POST", "/idp/login"),
+    ]
+    assert "flow=f1" in (server.seen[-1][2] or "")
 
 
 @pytest.mark.parametrize("where", ["head", "body"])

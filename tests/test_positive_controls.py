@@ -462,6 +462,19 @@ def test_hdr_csp_framing_an_empty_frame_that_never_answered_is_not_blocked() -> 
     inconclusive(evaluate_framing(error), "HTTP 503", "not the sign-in page")
 
 
+def test_hdr_csp_framing_an_error_in_the_frame_is_judged_by_the_page_shown_top_level() -> None:
+    # An identity provider's interaction cookie is SameSite=Lax: framed, the flow ends on 400.
+    refused = FramingCheck(False, True, 400, "", top_level_blocked_by="CSP frame-ancestors 'self'")
+    result = evaluate_framing(refused)
+    assert result.status == "passed"
+    assert "shown top-level" in result.reason and "HTTP 400" in result.reason
+    # Without that header on the page that showed the form, nothing is proven.
+    inconclusive(evaluate_framing(FramingCheck(False, True, 400, "")), "HTTP 400", "neither")
+    # The top-level header counts only when the form was shown top-level.
+    blank = FramingCheck(False, False, 400, "", top_level_blocked_by="X-Frame-Options: DENY")
+    inconclusive(evaluate_framing(blank), "top-level")
+
+
 @pytest.mark.parametrize(
     "headers",
     [

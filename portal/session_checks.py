@@ -8,7 +8,7 @@ instead of the portal's answer, if any (``scanners.refusals`` via the profile's 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -67,6 +67,57 @@ class NavigationAnswers(list[Response]):
     first_at: float | None = None
 
 
+def _browser_times(response: Response) -> tuple[float, float] | None:
+    """(request started, first byte of the answer) on ``time.monotonic()``'s clock, from the
+    browser's own resource timing; None when it gives none."""
+    try:
+        timing = response.request.timing
+        start, first_byte = float(timing["startTime"]), float(timing["responseStart"])
+    except (PlaywrightError, KeyError, TypeError, ValueError):
+        return None
+    if start <= 0 or first_byte < 0:
+        return None
+    offset = time.time() - time.monotonic()
+    return start / 1000 - offset, (start + first_byte) / 1000 - offset
+
+
+def answer_moment(response: Response) -> float:
+    """When ``response``'s first byte reached the browser, on ``time.monotonic()``'s clock.
+
+    The browser's own resource timing, not when this process heard of it: on a loaded machine
+    the event reaches Python seconds later, and a signed-out answer must not look late because
+    of that. Falls back to now when the browser gives no timing.
+    """
+    now = time.monotonic()
+    times = _browser_times(response)
+    return min(times[1], now) if times is not None else now
+
+
+@contextmanager
+def session_cookie_requests(page: Page, names: Sequence[str]) -> Iterator[list[float]]:
+    """When (``time.monotonic()``) each request whose answer set a session cookie was sent,
+    while the block runs: the session those cookies name cannot be older. ``names`` empty:
+    any cookie. Requests the browser gives no timing for are left out."""
+    sent: list[float] = []
+    wanted = set(names)
+
+    def keep(response: Response) -> None:
+        for header in response.headers_array():
+            if header["name"].lower() != "set-cookie":
+                continue
+            set_names = {line.partition("=")[0].strip() for line in header["value"].split("\n")}
+            times = _browser_times(response)
+            if times is not None and (not wanted or set_names & wanted):
+                sent.append(times[0])
+                return
+
+    page.on("response", keep)
+    try:
+        yield sent
+    finally:
+        page.remove_listener("response", keep)
+
+
 @contextmanager
 def navigation_answers(page: Page) -> Iterator[NavigationAnswers]:
     """The portal's answers to the page's own navigations while the block runs."""
@@ -75,7 +126,7 @@ def navigation_answers(page: Page) -> Iterator[NavigationAnswers]:
     def keep(response: Response) -> None:
         if response.frame == page.main_frame and response.request.is_navigation_request():
             if answers.first_at is None:
-                answers.first_at = time.monotonic()
+                answers.first_at = answer_moment(response)
             answers.append(response)
 
     page.on("response", keep)

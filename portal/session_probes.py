@@ -10,54 +10,87 @@ probes with the run (``portal.background.slow_probe``) and judges what they meas
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from playwright.sync_api import Cookie, Page
 
 from portal.background import ProbeContext
-from portal.session_checks import check_session, signed_in_outcome
+from portal.session_checks import check_session, session_cookie_requests, signed_in_outcome
 from scanners.timeouts import BusyMeasurement, IdleMeasurement, SessionCheck, duration
 
 
 def _signed_in_context(probe: ProbeContext) -> tuple[list[Cookie], float]:
-    """Sign in on a fresh browser, keep its cookies, close it so nothing keeps it alive."""
+    """Sign in on a fresh browser, keep its cookies, close it so nothing keeps it alive.
+
+    The time returned is taken once the browser is closed: no request of that browser can have
+    touched the session later, so an idle time counted from it is never overstated.
+    """
     context = probe.new_context()
     signed_in_outcome(probe.driver, context.new_page(), probe.profile.patient)
     cookies = context.cookies()
-    signed_in_at = time.monotonic()
     probe.discard(context)
-    return cookies, signed_in_at
+    return cookies, time.monotonic()
+
+
+@dataclass(frozen=True)
+class _IdleSession:
+    idle: float
+    cookies: list[Cookie]
+    signed_in_at: float
+
+    @property
+    def due(self) -> float:
+        return self.signed_in_at + self.idle
 
 
 def measure_idle_timeout(probe: ProbeContext) -> IdleMeasurement:
     threshold = probe.profile.thresholds.idle_timeout_seconds
     grace = max(2.0, 0.1 * threshold)
     # Several sessions, each tried once: a replay is itself activity and would restart the
-    # idle clock of the session it tries.
-    idle_times = [0.25 * threshold, 0.5 * threshold, 0.9 * threshold, threshold + grace]
-    sessions = [(idle, *_signed_in_context(probe)) for idle in idle_times]
-    checks = []
-    for idle, cookies, signed_in_at in sessions:
-        probe.wait_until(signed_in_at + idle, f"a session idle for {duration(idle)}")
-        page = probe.new_page(cookies)
-        checks.append(_timed_check(probe, page, signed_in_at))
-        probe.discard(page.context)
+    # idle clock of the session it tries. Each replay is due at its own session's sign-in plus
+    # its idle time; signing in the longest wait first keeps slow sign-ins (a loaded machine)
+    # from making the short waits late.
+    planned = [threshold + grace, 0.9 * threshold, 0.5 * threshold, 0.25 * threshold]
+    sessions = [_IdleSession(idle, *_signed_in_context(probe)) for idle in planned]
+    checks = _replay_when_due(probe, sessions)
+    # Every replay came too late to find its session alive: the bracket has no lower end. Try
+    # shorter waits on fresh sessions, alone, so nothing else can delay them.
+    for idle in (0.25 * threshold, 0.1 * threshold):
+        if any(check.signed_in or check.refusal for check in checks):
+            break
+        checks += _replay_when_due(probe, [_IdleSession(idle, *_signed_in_context(probe))])
     return IdleMeasurement(threshold, tuple(checks), _fresh_replay(probe))
 
 
-def _timed_check(probe: ProbeContext, page: Page, since: float) -> SessionCheck:
-    """One replay, timed from ``since`` to the moment that bounds what it found.
+def _replay_when_due(probe: ProbeContext, sessions: list[_IdleSession]) -> list[SessionCheck]:
+    """Replay each session once, in the order they fall due (the shorter wait first on a tie)."""
+    checks = []
+    for session in sorted(sessions, key=lambda s: (s.due, s.idle)):
+        probe.wait_until(session.due, f"a session idle for {duration(session.idle)}")
+        page = probe.new_page(session.cookies)
+        checks.append(_timed_check(probe, page, session.signed_in_at))
+        probe.discard(page.context)
+    return checks
+
+
+def _timed_check(
+    probe: ProbeContext, page: Page, since: float, *, gone_since: float | None = None
+) -> SessionCheck:
+    """One replay, timed from ``since`` (``gone_since`` when it found the session signed out)
+    to the moment that bounds what it found.
 
     Signed in: the session was alive when the check began (it reached the portal later still).
-    Signed out: the portal had decided by the time its first answer arrived; a slow signed-out
-    redirect chain (an identity provider's form, a loaded machine) must not count against it.
+    Signed out: the portal had decided by the time its first answer reached the browser
+    (``answer_moment``); a slow signed-out redirect chain (an identity provider's form) or a
+    loaded machine must not count against it.
     """
     tried_at = time.monotonic()
     replay = check_session(probe.driver, page, probe.profile)
     if replay.signed_in:
-        moment = tried_at
-    else:
-        moment = replay.answered_at if replay.answered_at is not None else time.monotonic()
-    return SessionCheck(moment - since, replay.signed_in, replay.refusal)
+        return SessionCheck(tried_at - since, True)
+    moment = time.monotonic() if replay.answered_at is None else max(tried_at, replay.answered_at)
+    origin = since if gone_since is None else gone_since
+    return SessionCheck(moment - origin, False, replay.refusal)
 
 
 def _fresh_replay(probe: ProbeContext) -> SessionCheck:
@@ -69,6 +102,21 @@ def _fresh_replay(probe: ProbeContext) -> SessionCheck:
     return check
 
 
+def busy_schedule(threshold: float, interval: float, grace: float) -> list[float]:
+    """When (seconds after sign-in) the busy session is checked.
+
+    Every ``interval`` up to the threshold, then at the threshold, halfway through the grace and
+    at its end: a check that runs late near the end (a loaded machine) still leaves another
+    whose answer can arrive within the grace.
+    """
+    moments = []
+    moment = interval
+    while moment < threshold:
+        moments.append(moment)
+        moment += interval
+    return [*moments, threshold, threshold + grace / 2, threshold + grace]
+
+
 def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
     threshold = probe.profile.thresholds.absolute_timeout_seconds
     idle = probe.profile.thresholds.idle_timeout_seconds
@@ -77,15 +125,25 @@ def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
     interval = max(1.0, min(idle / 3, 60.0))
     context = probe.new_context()
     page = context.new_page()
-    signed_in_outcome(probe.driver, page, probe.profile.patient)
-    signed_in_at = time.monotonic()
+    began = time.monotonic()
+    with session_cookie_requests(page, probe.profile.session_cookies) as cookie_requests:
+        signed_in_outcome(probe.driver, page, probe.profile.patient)
+    # The session's age is bracketed: it was made after the request that set its cookie was
+    # sent (or the sign-in began) and before the sign-in ended. Alive is counted from the end,
+    # signed out from the start, so neither is ever overstated in the portal's favour.
+    born_by = time.monotonic()
+    born_after = max([began, *cookie_requests[-1:]])
+    # Planned from the earliest birth, so a session ended on time is seen within the grace;
+    # and once more at the grace's end from the latest birth, so one that lives on is seen
+    # alive past it whatever the sign-in took.
+    moments = [born_after + offset for offset in busy_schedule(threshold, interval, grace)]
+    if born_by + threshold + grace > moments[-1]:
+        moments.append(born_by + threshold + grace)
     checks: list[SessionCheck] = []
-    moment = signed_in_at
-    while True:
-        moment = min(moment + interval, signed_in_at + threshold + grace)
+    for moment in moments:
         probe.wait_until(moment, f"the busy session to reach {duration(threshold)}")
-        check = _timed_check(probe, page, signed_in_at)
+        check = _timed_check(probe, page, born_by, gone_since=born_after)
         checks.append(check)
-        if not check.signed_in or moment >= signed_in_at + threshold + grace:
+        if not check.signed_in:
             break
     return BusyMeasurement(threshold, interval, grace, tuple(checks), _fresh_replay(probe))

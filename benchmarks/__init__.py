@@ -1,0 +1,1 @@
+"""Benchmarks: figures measured on real runs (docs/benchmarks.md)."""

@@ -1,0 +1,125 @@
+"""Running whole audits for the benchmarks: one audit as the runner runs it, what it concluded
+and how long it and each of its scenarios took, and busy processes that load every core.
+
+Every audit runs ``python -m portal.audit`` in a child process with its own run directory
+(no ``reports/latest`` link, no HTML), so the figures are those of the real command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_PROFILE = ROOT / "profiles" / "reference.yaml"
+# A whole audit of the reference portal lasts minutes; this bounds a hung one.
+AUDIT_LIMIT_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """One finished audit: its exit status, wall time, controls and scenario durations."""
+
+    exit_status: int
+    wall_seconds: float
+    controls: dict[str, dict[str, Any]]
+    # Scenario name -> seconds, from the run's junit.xml.
+    scenarios: dict[str, float] = field(default_factory=dict)
+    load_before: float = 0.0
+    load_after: float = 0.0
+
+    def status(self, control_id: str) -> str:
+        return str(self.controls.get(control_id, {}).get("status", "not run"))
+
+    def reason(self, control_id: str) -> str:
+        return str(self.controls.get(control_id, {}).get("reason", ""))
+
+
+def run_audit(
+    run_dir: Path,
+    *,
+    profile: Path = REFERENCE_PROFILE,
+    markers: str | None = None,
+    extra: Sequence[str] = (),
+) -> AuditRun:
+    """Run one audit into ``run_dir`` and read what it wrote."""
+    command = [sys.executable, "-m", "portal.audit", "--profile", str(profile)]
+    command += ["--run-dir", str(run_dir), "--no-latest", "--no-html", *extra]
+    if markers:
+        command += ["-m", markers]
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    finished = subprocess.run(
+        command,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=AUDIT_LIMIT_SECONDS,
+        check=False,
+    )
+    wall = time.monotonic() - started
+    summary_file = run_dir / "summary.json"
+    summary = json.loads(summary_file.read_text("utf-8")) if summary_file.exists() else {}
+    return AuditRun(
+        exit_status=finished.returncode,
+        wall_seconds=wall,
+        controls=dict(summary.get("controls", {})),
+        scenarios=scenario_seconds(run_dir / "junit.xml"),
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
+    )
+
+
+def scenario_seconds(junit: Path) -> dict[str, float]:
+    """Scenario name -> duration from a junit.xml (empty when there is none)."""
+    if not junit.exists():
+        return {}
+    tree = ElementTree.parse(junit)
+    return {
+        case.get("name", "?"): float(case.get("time", "0") or 0) for case in tree.iter("testcase")
+    }
+
+
+@contextmanager
+def busy_cores(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` processes that keep a core busy each (a CPU hog), stopped on leaving."""
+    hogs = [
+        subprocess.Popen(
+            [sys.executable, "-c", "while True: pass"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield hogs
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait()
+
+
+def machine() -> str:
+    """One line on the machine the figures come from."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text("utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    cpus = f"{os.cpu_count()} CPUs" + (f" ({model})" if model else "")
+    return f"{cpus}, Python {sys.version.split()[0]}"

@@ -50,10 +50,14 @@ def run_audit(
     profile: Path = REFERENCE_PROFILE,
     markers: str | None = None,
     extra: Sequence[str] = (),
+    html: bool = False,
 ) -> AuditRun:
-    """Run one audit into ``run_dir`` and read what it wrote."""
+    """Run one audit into ``run_dir`` and read what it wrote (``html``: with the Allure
+    report, as ``make audit`` renders it)."""
     command = [sys.executable, "-m", "portal.audit", "--profile", str(profile)]
-    command += ["--run-dir", str(run_dir), "--no-latest", "--no-html", *extra]
+    command += ["--run-dir", str(run_dir), "--no-latest", *extra]
+    if not html:
+        command.append("--no-html")
     if markers:
         command += ["-m", markers]
     load_before = os.getloadavg()[0]

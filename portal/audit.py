@@ -45,6 +45,8 @@ MEANING = {
 # pytest's own statuses when the audit plugin could not decide one: 3 is pytest's internal
 # error, 4 its usage error and 5 "nothing selected".
 PYTEST_STATUS = {3: 4, 4: 3, 5: 3}
+MAX_DEFAULT_WORKERS = 3
+MAX_WORKERS = 16
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -57,6 +59,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--profile", default=str(ROOT / "profiles" / "reference.yaml"))
     parser.add_argument(
         "-m", dest="markexpr", default="", help="only these controls, e.g. 'session'"
+    )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=default_workers(),
+        help="checks run at the same time, in that many processes (checks of one account one "
+        f"after another); 1 runs them one by one in one process (default: {default_workers()})",
     )
     parser.add_argument("--allow-destructive", action="store_true")
     parser.add_argument("--deny-destructive", action="store_true")
@@ -73,6 +82,23 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     split = argv.index("--") if "--" in argv else len(argv)
     args, provider_options = parser.parse_known_args(argv[:split])
     return args, provider_options + argv[split + 1 :]
+
+
+def default_workers() -> int:
+    """What the machine can hold: a worker (and its browser) per core, at most three. An audit
+    is mostly CPU work (browsers, the portal's password hashing): more workers than cores make
+    each check slower, not the audit shorter (docs/benchmarks.md)."""
+    return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, not {value}")
+    return value
 
 
 def new_run_dir() -> Path:
@@ -99,6 +125,11 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
     ]
     if args.markexpr:
         command += ["-m", args.markexpr]
+    if args.workers > 1:
+        # pytest-xdist: scenarios in groups per account (portal.parallel, portal.roles).
+        command += ["-n", str(args.workers), "--dist", "loadgroup"]
+    else:
+        command += ["-p", "no:xdist"]
     if args.allow_destructive:
         command.append("--allow-destructive")
     if args.deny_destructive:

@@ -10,6 +10,7 @@ the sum of them. While a scenario waits, the console shows what it waits for and
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -99,8 +100,17 @@ class ProbeContext:
 class SlowProbes:
     """The running probes of one audit."""
 
-    def __init__(self, profile: Profile, driver: PortalDriver, redactor: Redactor, chromium: Any):
+    def __init__(
+        self,
+        profile: Profile,
+        driver: PortalDriver,
+        redactor: Redactor,
+        chromium: Any,
+        *,
+        on_done: Callable[[str, Future[Any]], None] | None = None,
+    ):
         self.profile = profile
+        self.on_done = on_done
         self.driver = driver
         self.redactor = redactor
         self.launch: Callable[[Any], Browser] = chromium
@@ -115,6 +125,8 @@ class SlowProbes:
             if function is None or control_id in self.futures:
                 continue
             future: Future[Any] = Future()
+            if self.on_done is not None:
+                future.add_done_callback(functools.partial(self._ended, control_id))
             self.futures[control_id] = future
             self.started_at[control_id] = time.monotonic()
             thread = threading.Thread(
@@ -124,6 +136,10 @@ class SlowProbes:
                 daemon=True,
             )
             thread.start()
+
+    def _ended(self, control_id: str, future: Future[Any]) -> None:
+        if self.on_done is not None:
+            self.on_done(control_id, future)
 
     def _run(self, control_id: str, function: ProbeFunction, future: Future[Any]) -> None:
         future.set_running_or_notify_cancel()

@@ -169,6 +169,16 @@ PYTHON_TYPES: dict[str, type] = {
 }
 
 
+# What a control's checks do to an account they use (portal/roles.py); only "signs in" leaves
+# it as it was.
+Effect = Literal["signs in", "wrong passwords", "locks", "changes MFA", "changes the password"]
+# Where a control finds the account it uses: a key under the profile's ``accounts``, or the
+# profile field that names one.
+ACCOUNT_REFERENCES = frozenset(
+    {"passwords.account", "passwords.reset_account", "auth_enum.known_username"}
+)
+
+
 class Control(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -182,6 +192,7 @@ class Control(BaseModel):
     destructive: bool = False
     slow: bool = False
     ends_other_sessions: bool = False
+    uses: dict[str, Effect] = {}
     feature: str = ""
     feature_required: bool = True
     note: str = ""

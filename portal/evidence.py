@@ -46,6 +46,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()):
         self._lock = threading.Lock()
         self._needles: set[bytes] = set()
+        self._secrets: set[str] = set()
         for secret in secrets:
             self.add(secret)
 
@@ -66,7 +67,13 @@ class Redactor:
             spellings.add(json.dumps(spelling)[1:-1])
             spellings.add(json.dumps(spelling, ensure_ascii=False)[1:-1])
         with self._lock:
+            self._secrets.add(secret)
             self._needles.update(s.encode("utf-8") for s in spellings if s)
+
+    def secrets(self) -> list[str]:
+        """Every secret added, as given (for another process's redactor of the same run)."""
+        with self._lock:
+            return sorted(self._secrets)
 
     def add_url_credentials(self, value: object) -> None:
         """Register the credentials of every URL in ``value`` (a URL, a profile, nested data)."""

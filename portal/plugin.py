@@ -10,6 +10,7 @@ conftest.py loads it under that same name, so it is never registered twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -28,7 +29,16 @@ from portal.outcome import (
     is_decisive,
     redact_report,
 )
+from portal.parallel import (
+    SECRETS_KEY,
+    account_scheduler,
+    attach_result,
+    is_worker,
+    result_of,
+    send_handoff,
+)
 from portal.preflight import Preflight, require_usable, run_preflight
+from portal.probe_mailbox import ProbeMailbox
 from portal.profile import Profile
 from portal.report_writer import finish_run, label_scenario, stop_run
 from portal.run import (
@@ -38,15 +48,19 @@ from portal.run import (
     AuditRun,
     ControlRecord,
     audit_of,
+    begin_controller,
     begin_run,
+    begin_worker,
     configure_run,
     console,
     control_of,
+    handoff_for,
     not_offered_failure,
     record_crash,
     record_internal_error,
     run_order,
     skip_reason,
+    start_parallel_audit,
     wait_for_shared_accounts,
 )
 from portal.targets import TargetHooks
@@ -78,15 +92,94 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     configure_run(config)
+    config.pluginmanager.register(ResultCollector(config), "portal-audit-results")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In a parallel run (portal.parallel): the controller starts the audit before its
+    workers start; a worker loads what the controller handed it."""
+    with crash_is_status_4():
+        start_parallel_audit(session, lambda reason: stop_run(session, reason))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=run_order)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # tryfirst: an xdist worker sends its collection (the order it runs in) after this.
+    with crash_is_status_4():
+        if is_worker(session.config):
+            begin_worker(session)
+        else:
+            begin_run(session, lambda reason: stop_run(session, reason))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, in the controller: what each worker needs to audit the same portal."""
+    run = audit_of(node.config)
+    if run is not None:
+        send_handoff(node, handoff_for(run))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist, in the controller: scenarios scheduled in groups per account."""
+    run = audit_of(config)
+    if run is None or config.getvalue("dist") != "loadgroup":
+        return None
+    return account_scheduler(config, log, run.run_dir)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodeready(node: Any) -> None:
+    run = audit_of(node.config)
+    pid = node.workerinfo.get("pid") if isinstance(node.workerinfo, dict) else None
+    if run is not None and isinstance(pid, int):
+        run.worker_pids.append(pid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist, in the controller: the first worker has collected; the probes start."""
+    run = audit_of(node.config)
+    if run is not None and run.slow_probes is None and not run.selection:
+        with crash_is_status_4():
+            begin_controller(run, node.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist, in the controller: the secrets a worker learned (cookie values) are redacted too."""
+    run = audit_of(node.config)
+    output = getattr(node, "workeroutput", None) or {}
+    if run is not None:
+        for secret in output.get(SECRETS_KEY, []):
+            run.redactor.add(secret)
+
+
+class ResultCollector:
+    """Each scenario's control result, from its report: in a parallel run the controller gets
+    the reports its workers send."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        run = audit_of(self.config)
+        result = result_of(report)
+        if run is not None and result is not None:
+            run.record(result)
+            run.finished.add(report.nodeid)
+
+
+@contextmanager
+def crash_is_status_4() -> Iterator[None]:
     try:
-        begin_run(session, lambda reason: stop_run(session, reason))
+        yield
     except (pytest.exit.Exception, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - the audit's own crash: status 4, traceback to a log
@@ -140,8 +233,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     result = control_result(run, control, item, report, call)
     item.stash[OUTCOME_KEY] = result
-    run.record(result)
-    run.finished.add(item.nodeid)
+    # Recorded from the report (ResultCollector), where a parallel run's controller sees it.
+    attach_result(report, result)
 
 
 def pytest_internalerror(excrepr: object, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -209,7 +302,7 @@ def browser(playwright_runtime: Playwright, audit_run: AuditRun) -> Iterator[Bro
 
 
 @pytest.fixture(scope="session")
-def slow_probes(audit_run: AuditRun) -> SlowProbes:
+def slow_probes(audit_run: AuditRun) -> SlowProbes | ProbeMailbox:
     if audit_run.slow_probes is None:
         raise Inconclusive("no slow probe was started in this run")
     return audit_run.slow_probes

@@ -4,7 +4,10 @@ or a signal ends it early (portal.run_stop)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import sys
 import threading
 from datetime import UTC, datetime
@@ -15,6 +18,7 @@ import pytest
 
 from portal.catalogue import Control, load_catalogue
 from portal.outcome import final_status
+from portal.parallel import SECRETS_KEY, is_worker, workers_of
 from portal.run import PROCESS, AuditRun, audit_of, unfinished_results, write_status
 from portal.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
 
@@ -37,6 +41,8 @@ def write_run_reports(
             "started": run.started,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "target_provider": run.provider,
+            # Processes the checks ran in at the same time (portal.parallel); 1: one by one.
+            "workers": workers_of(session.config),
             "warnings": run.warnings,
             **extra,
         },
@@ -71,6 +77,12 @@ def label_scenario(run: AuditRun, control: Control) -> None:
 def finish_run(session: pytest.Session, exitstatus: int) -> None:
     """At the end of the session: stop the run, write its reports and set the exit status."""
     run = audit_of(session.config)
+    if run is not None and is_worker(session.config):
+        # A parallel run's worker: the controller writes the reports; it needs the secrets
+        # this worker learned (the cookies it saw) to redact them.
+        run.stop()
+        session.config.workeroutput[SECRETS_KEY] = run.redactor.secrets()  # type: ignore[attr-defined]
+        return
     if run is None:
         if PROCESS.crashed or PROCESS.usage_problem or exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             session.exitstatus = final_status(exitstatus, None)
@@ -95,6 +107,7 @@ def stop_run(session: pytest.Session, reason: str) -> int:
     assert run is not None
     results = unfinished_results(run, reason)
     try:
+        stop_workers(run.worker_pids)
         run.stop()
     finally:
         write_run_reports(session, run, results, {"stopped": reason})
@@ -106,3 +119,10 @@ def stop_run(session: pytest.Session, reason: str) -> int:
         f"summary in {run.run_dir}\n"
     )
     return status
+
+
+def stop_workers(pids: list[int]) -> None:
+    """A parallel run stopped early: its workers (and their browsers) end with it."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)

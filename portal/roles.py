@@ -11,8 +11,10 @@ then says to give each its own account.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from portal.catalogue import load_catalogue
 from portal.profile import Profile
 
 # Controls measured by background probes (portal.background), by the account key they use.
@@ -59,39 +61,31 @@ class Conflict:
         return "the checks run one after the other, but the first may leave the account changed"
 
 
+def account_username(profile: Profile, reference: str) -> str | None:
+    """The username a catalogue account reference (``uses``) names in this profile, if any."""
+    if reference == "auth_enum.known_username":
+        return profile.auth_enum.known_username if profile.auth_enum is not None else None
+    if reference == "passwords.account":
+        reference = profile.passwords.account if profile.passwords is not None else ""
+    elif reference == "passwords.reset_account":
+        passwords = profile.passwords
+        reference = (passwords.reset_account or "") if passwords is not None else ""
+    account = profile.accounts.get(reference)
+    return account.username if account is not None else None
+
+
 def roles(profile: Profile) -> list[Role]:
-    accounts = profile.accounts
-    found: list[Role] = []
-
-    def add(key: str, controls: set[str], effect: str) -> None:
-        if key in accounts:
-            found.append(Role(key, accounts[key].username, frozenset(controls), effect))
-
-    add("patient", {"SESS_IDLE", "SESS_ABS"}, "signs in")
-    add(
-        "patient",
-        {"PREFLIGHT", "SESS_LOGOUT", "SESS_FIXATION", "SESS_TOKEN", "SESS_COOKIE"}
-        | {"SESS_REVOKE", "HDR_CACHE", "AUTH_ENUM"},
-        "signs in",
-    )
-    add("lockout", {"AUTH_LOCKOUT"}, "locks")
-    add("mfa", {"MFA_ENFORCE", "MFA_OTP"}, "wrong passwords")
-    add("mfa_enrol", {"MFA_ENROLL", "MFA_RECOVERY"}, "changes MFA")
-    add("proxy", {"PROXY_ACCESS"}, "signs in")
-    if profile.passwords is not None:
-        add(
-            profile.passwords.account,
-            {"PWD_LENGTH", "PWD_BLOCKLIST", "PWD_STRENGTH", "PWD_NOCOMPOSITION", "PWD_CHANGE"}
-            | {"SESS_PWCHANGE", "RESET_MAIL"},
-            "changes the password",
-        )
-        if profile.passwords.reset_account:
-            add(profile.passwords.reset_account, {"RESET_TOKEN"}, "changes the password")
-    if profile.auth_enum is not None:
-        username = profile.auth_enum.known_username
-        found.append(
-            Role("auth_enum.known_username", username, frozenset({"AUTH_ENUM"}), "wrong passwords")
-        )
+    """Every use of an account by the catalogue's controls (``uses``), one role per account
+    reference and effect."""
+    controls: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for control in load_catalogue().controls:
+        for reference, effect in control.uses.items():
+            controls[(reference, effect)].add(control.id)
+    found = []
+    for (account, use), ids in controls.items():
+        username = account_username(profile, account)
+        if username is not None:
+            found.append(Role(account, username, frozenset(ids), use))
     return found
 
 
@@ -115,8 +109,53 @@ def waits(profile: Profile, running: set[str]) -> dict[str, set[str]]:
     for conflict in conflicts(profile):
         for mine, theirs in ((conflict.first, conflict.second), (conflict.second, conflict.first)):
             probes = theirs.controls & BACKGROUND & running
-            if not probes or mine.controls & BACKGROUND:
-                continue
-            for control in mine.controls:
+            # Two background probes on one account cannot wait for each other (the warning
+            # says to give each its own account); every other check of the role waits.
+            for control in mine.controls - BACKGROUND if probes else ():
+                result[control] |= probes
+    # A check that ends the account's other sessions waits for the probes timing sessions of
+    # the same account.
+    for role in roles(profile):
+        probes = role.controls & BACKGROUND & running
+        for control in role.controls - BACKGROUND if probes else ():
+            if load_catalogue().get(control).ends_other_sessions:
                 result[control] |= probes
     return dict(result)
+
+
+def parallel_groups(profile: Profile, control_ids: Iterable[str]) -> dict[str, str]:
+    """Control -> the group it runs in when checks run at the same time.
+
+    Checks of one group run one after another; groups run beside each other. Controls that use
+    one account (by username, whatever the role) share a group, and so do accounts a control
+    uses together. Controls that use no account run by area (the TLS controls share one scan).
+    A control whose account is used only by its background probe (its scenario collects what
+    the probe measured) has a group of its own.
+    """
+    catalogue = load_catalogue()
+    parent: dict[str, str] = {}
+
+    def find(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    users: dict[str, list[str]] = {}
+    for control_id in control_ids:
+        control = catalogue.get(control_id)
+        if control.id in BACKGROUND:
+            continue
+        names = [account_username(profile, reference) for reference in control.uses]
+        users[control.id] = [name.casefold() for name in names if name is not None]
+        for name in users[control.id][1:]:
+            parent[find(name)] = find(users[control.id][0])
+    groups = {}
+    for control_id in control_ids:
+        named = users.get(control_id)
+        if named:
+            groups[control_id] = f"account:{find(named[0])}"
+        elif control_id in BACKGROUND:
+            groups[control_id] = f"probe:{control_id}"
+        else:
+            groups[control_id] = f"area:{catalogue.get(control_id).area}"
+    return groups

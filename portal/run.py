@@ -13,7 +13,8 @@ import secrets
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,20 @@ from portal.catalogue import Control, load_catalogue
 from portal.contexts import launch_browser
 from portal.driver import load_driver
 from portal.evidence import Redactor
+from portal.parallel import (
+    Handoff,
+    Selected,
+    handoff_of,
+    is_controller,
+    read_selection,
+    write_selection,
+)
+from portal.probe_mailbox import ProbeMailbox, post_outcome, post_started
 from portal.profile import DEFAULT_DRIVER, Profile, load_profile, target_of
 from portal.profile_file import ProfileError, read_raw
 from portal.report_files import PRIVATE_UMASK
 from portal.roles import conflicts as account_conflicts
+from portal.roles import parallel_groups
 from portal.roles import waits as account_waits
 from portal.run_stop import RunStopper, run_seconds
 from portal.summary import ControlResult
@@ -45,6 +56,10 @@ RECORD_KEY = pytest.StashKey["ControlRecord"]()
 EXIT_BAD_PROFILE = 3
 # The audit's own failure (a bug, a crash in the plugin or a driver), never a verdict.
 EXIT_INTERNAL_ERROR = 4
+
+
+def controls_of(items: list[pytest.Item]) -> list[Control]:
+    return [control for control in map(control_of, items) if control is not None]
 
 
 def control_of(item: pytest.Item) -> Control | None:
@@ -81,16 +96,18 @@ class AuditRun:
     # summary.json says of it: the provider's name and facts.
     target: Target | None = None
     provider: dict[str, Any] | None = None
-    slow_probes: SlowProbes | None = None
+    slow_probes: SlowProbes | ProbeMailbox | None = None
     results: dict[str, ControlResult] = field(default_factory=dict)
     # Accounts shared between checks that disturb each other (portal.roles).
     warnings: list[str] = field(default_factory=list)
     waits_for: dict[str, set[str]] = field(default_factory=dict)
     # The selected scenarios and those that reached an outcome, so a stopped run can name the
     # unfinished ones (portal.run_stop).
-    items: list[pytest.Item] = field(default_factory=list)
+    selection: list[Selected] = field(default_factory=list)
     finished: set[str] = field(default_factory=set)
     stopper: RunStopper | None = None
+    # A parallel run's workers (portal.parallel), stopped with the run.
+    worker_pids: list[int] = field(default_factory=list)
 
     def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
         # As the profile or the catalogue writes them (900, not 900.0), for the report.
@@ -170,7 +187,8 @@ def run_dir_for(config: pytest.Config) -> Path:
 def configure_run(config: pytest.Config) -> None:
     """Where this run's reports go, and every control and area a marker (so ``-m`` scopes an
     audit under --strict-markers)."""
-    PROCESS.run_dir = run_dir_for(config)
+    handoff = handoff_of(config)
+    PROCESS.run_dir = Path(handoff.run_dir) if handoff else run_dir_for(config)
     catalogue = load_catalogue()
     for control in catalogue.controls:
         config.addinivalue_line("markers", f"{control.marker}: {control.id}: {control.statement}")
@@ -227,13 +245,27 @@ def record_internal_error(text: str) -> None:
 # -- starting the run -------------------------------------------------------------------------
 
 
-def start_audit(config: pytest.Config) -> AuditRun:
+def start_audit(config: pytest.Config, handoff: Handoff | None = None) -> AuditRun:
+    """The run's profile, redactor and target. A worker of a parallel run (``handoff``) loads
+    the profile with the variables of the target its controller started."""
     profile_path = Path(config.getoption("profile"))
     try:
         name = target_of(profile_path)
     except ProfileError as exc:
         fail_usage(f"bad profile: {exc}")
         raise
+    if handoff is not None:
+        profile, redactor = _load_checked(profile_path, {**os.environ, **handoff.variables})
+        for secret in handoff.secrets:
+            redactor.add(secret)
+        return AuditRun(
+            profile_path=profile_path,
+            profile=profile,
+            redactor=redactor,
+            run_dir=Path(handoff.run_dir),
+            started=handoff.started,
+            provider=handoff.provider,
+        )
     try:
         target = start_target(config, name)
     except NoProvider as exc:
@@ -304,46 +336,130 @@ def begin_run(session: pytest.Session, stop: Callable[[str], int]) -> None:
     run = start_audit(config)
     config.stash[AUDIT_KEY] = run
     install_redacting_writer(config, run.redactor)
-    run.items = list(session.items)
+    run.selection = selection_of(run, session.items)
+    arm_deadline(run, stop)
+    wanted = plan_run(run, config)
+    if run.waits_for:
+        # A check sharing an account with a background probe runs after it has ended.
+        session.items.sort(key=lambda item: max(run_order(item), _waits(run, item)))
+    if wanted:
+        run.slow_probes = start_probes(run, wanted)
+
+
+def arm_deadline(run: AuditRun, stop: Callable[[str], int]) -> None:
     run.stopper = RunStopper(stop)
     run.stopper.arm(run_seconds(run.profile))
-    wanted = []
-    for item in session.items:
+
+
+def selection_of(run: AuditRun, items: list[pytest.Item]) -> list[Selected]:
+    """The selected scenarios of controls, whether each is skipped and wants a slow probe."""
+    selection = []
+    for item in items:
         control = control_of(item)
-        if (
-            control is not None
-            and control.id in registered_probes()
-            and skip_reason(run, item, control) is None
+        if control is None:
+            continue
+        skipped = skip_reason(run, item, control)
+        wanted = (
+            control.id in registered_probes()
+            and skipped is None
             and not_offered_failure(run, control) is None
-        ):
-            wanted.append(control.id)
-    selected = {c.id for c in map(control_of, session.items) if c is not None}
+        )
+        selection.append(Selected(item.nodeid, item.name, control.id, skipped, wanted))
+    return selection
+
+
+def plan_run(run: AuditRun, config: pytest.Config) -> list[str]:
+    """Account conflicts and waits of the selection, said on the console; the slow probes to
+    start."""
+    wanted = list(dict.fromkeys(s.control_id for s in run.selection if s.probe_wanted))
+    selected = {s.control_id for s in run.selection}
     run.waits_for = account_waits(run.profile, set(wanted))
     run.warnings = [
         conflict.message
         for conflict in account_conflicts(run.profile)
         if conflict.first.controls & selected and conflict.second.controls & selected
     ] + ability_warnings(load_driver(run.profile, run.redactor), selected)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"portal-audit: this run stops at the latest after {run.stopper.seconds:g} s "
-            "(timeouts.run_seconds)"
-        )
+    show = console(config)
+    if run.stopper is not None:
+        show(f"this run stops at the latest after {run.stopper.seconds:g} s (timeouts.run_seconds)")
     for warning in run.warnings:
-        if reporter is not None:
-            reporter.write_line(f"portal-audit: warning: {warning}", yellow=True)
+        show(f"warning: {warning}")
+    return wanted
+
+
+def start_probes(
+    run: AuditRun, wanted: list[str], on_done: Callable[[str, Future[Any]], None] | None = None
+) -> SlowProbes:
+    probes = SlowProbes(
+        run.profile,
+        load_driver(run.profile, run.redactor),
+        run.redactor,
+        lambda runtime: launch_browser(runtime, run.profile),
+        on_done=on_done,
+    )
+    probes.start(wanted)
+    return probes
+
+
+def start_parallel_audit(session: pytest.Session, stop: Callable[[str], int]) -> None:
+    """A parallel run's controller starts the audit (target, deadline) before its workers
+    exist; a worker loads the profile with what the controller handed it. Nothing to do in a
+    run without workers (``begin_run`` starts it after collection)."""
+    config = session.config
+    if config.option.collectonly:
+        return
+    handoff = handoff_of(config)
+    if handoff is None and not is_controller(config):
+        return
+    os.umask(PRIVATE_UMASK)
+    run = start_audit(config, handoff)
+    config.stash[AUDIT_KEY] = run
+    if handoff is not None:
+        install_redacting_writer(config, run.redactor)
+    else:
+        arm_deadline(run, stop)
+
+
+def handoff_for(run: AuditRun) -> Handoff:
+    target = run.target
+    return Handoff(
+        run_dir=str(run.run_dir),
+        started=run.started,
+        variables=dict(target.variables) if target is not None else {},
+        secrets=run.redactor.secrets(),
+        provider=run.provider,
+    )
+
+
+def begin_worker(session: pytest.Session) -> None:
+    """A worker of a parallel run: its selection written for the controller, its order, and
+    the controller's probes read from the mailbox."""
+    run = audit_of(session.config)
+    if run is None or session.config.option.collectonly:
+        return
+    groups = parallel_groups(run.profile, {control.id for control in controls_of(session.items)})
+    run.selection = [
+        replace(selected, group=groups[selected.control_id])
+        for selected in selection_of(run, session.items)
+    ]
+    write_selection(run.run_dir, run.selection)
+    wanted = {s.control_id for s in run.selection if s.probe_wanted}
+    run.waits_for = account_waits(run.profile, wanted)
     if run.waits_for:
-        # A check sharing an account with a background probe runs after it has ended.
         session.items.sort(key=lambda item: max(run_order(item), _waits(run, item)))
+    run.slow_probes = ProbeMailbox(run.run_dir)
+
+
+def begin_controller(run: AuditRun, config: pytest.Config) -> None:
+    """The controller of a parallel run, once the workers have collected: the selection they
+    wrote, the warnings, and the slow probes, whose outcomes go to the mailbox."""
+    run.selection = read_selection(run.run_dir)
+    wanted = plan_run(run, config)
+    post_started(run.run_dir, wanted)
     if wanted:
-        run.slow_probes = SlowProbes(
-            run.profile,
-            load_driver(run.profile, run.redactor),
-            run.redactor,
-            lambda runtime: launch_browser(runtime, run.profile),
+        run.slow_probes = start_probes(
+            run, wanted, lambda control_id, future: post_outcome(run.run_dir, control_id, future)
         )
-        run.slow_probes.start(wanted)
 
 
 # -- order and scope --------------------------------------------------------------------------
@@ -410,11 +526,12 @@ def unfinished_results(run: AuditRun, reason: str) -> dict[str, ControlResult]:
     """The outcomes so far, with every scenario that had not finished inconclusive (or skipped,
     when it would have been skipped anyway)."""
     results = dict(run.results)
-    for item in run.items:
-        control = control_of(item)
-        if control is None or item.nodeid in run.finished:
+    catalogue = load_catalogue()
+    for selected in run.selection:
+        if selected.nodeid in run.finished:
             continue
-        skipped = skip_reason(run, item, control)
+        control = catalogue.get(selected.control_id)
+        skipped = selected.skipped
         threshold, note = run.threshold_for(control)
         result = ControlResult(
             control_id=control.id,
@@ -423,7 +540,7 @@ def unfinished_results(run: AuditRun, reason: str) -> dict[str, ControlResult]:
             threshold=threshold,
             threshold_note=note,
             measured="",
-            scenarios=[item.name],
+            scenarios=[selected.name],
         )
         existing = results.get(control.id)
         results[control.id] = existing.merge(result) if existing else result

@@ -1,0 +1,97 @@
+"""Checks that run at the same time: which checks share a group (never two on one account at
+once), what the catalogue declares for it, and a full audit run in workers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import steps.test_audit  # noqa: F401 - registers the slow probes
+from portal.background import registered
+from portal.catalogue import ACCOUNT_REFERENCES, load_catalogue
+from portal.parallel import Selected, read_selection, write_selection
+from portal.profile import ACCOUNT_ROLES, Profile, load_profile
+from portal.roles import BACKGROUND, parallel_groups
+from tests.audits import AuditResult
+from tests.test_features_and_roles import ENV, _profile
+from tests.test_profile import _certificate_pem
+
+REFERENCE = Path(__file__).resolve().parent.parent / "profiles" / "reference.yaml"
+PASSWORD_CONTROLS = {
+    "PWD_LENGTH",
+    "PWD_BLOCKLIST",
+    "PWD_STRENGTH",
+    "PWD_NOCOMPOSITION",
+    "PWD_CHANGE",
+    "SESS_PWCHANGE",
+    "RESET_MAIL",
+}
+
+
+def all_ids() -> list[str]:
+    return [control.id for control in load_catalogue().controls]
+
+
+def test_every_account_a_control_uses_is_one_a_profile_can_name() -> None:
+    for control in load_catalogue().controls:
+        for reference in control.uses:
+            assert reference in ACCOUNT_ROLES | ACCOUNT_REFERENCES, (control.id, reference)
+
+
+def test_the_background_controls_are_those_with_a_slow_probe() -> None:
+    assert set(registered()) == BACKGROUND
+
+
+def reference_profile(tmp_path: Path) -> Profile:
+    (tmp_path / "ca.pem").write_bytes(_certificate_pem())
+    text = REFERENCE.read_text(encoding="utf-8")
+    env = {name: "value-" + name for name in re.findall(r"\$\{(\w+)\}", text)}
+    env |= {"REFERENCE_PORTAL_URL": "https://127.0.0.1:8443/"}
+    env |= {"REFERENCE_PORTAL_HTTP_URL": "http://127.0.0.1:8080/"}
+    env |= {"REFERENCE_PORTAL_CA": str(tmp_path / "ca.pem")}
+    return load_profile(REFERENCE, env=env)
+
+
+def test_the_checks_of_one_account_run_in_one_group(tmp_path: Path) -> None:
+    profile = reference_profile(tmp_path)
+    groups = parallel_groups(profile, all_ids())
+    # Changing the tester's password signs its other sessions out: one after another.
+    assert len({groups[c] for c in PASSWORD_CONTROLS}) == 1
+    patient = groups["PREFLIGHT"]
+    for control in ("SESS_LOGOUT", "SESS_REVOKE", "HDR_CACHE", "AUTH_ENUM", "AUTH_HTTPS"):
+        assert groups[control] == patient
+    assert groups["MFA_ENROLL"] == groups["MFA_RECOVERY"] != groups["MFA_OTP"]
+    # The TLS controls share one scan; a probe's scenario only collects, on its own.
+    assert len({groups[c.id] for c in load_catalogue().controls if c.id.startswith("TLS_")}) == 1
+    assert groups["SESS_IDLE"] != patient and groups["SESS_IDLE"] != groups["SESS_ABS"]
+    assert len(set(groups.values())) >= 8
+
+
+def test_two_roles_of_one_username_share_a_group(tmp_path: Path) -> None:
+    # The lockout account is the password tester: locking it would break the password checks.
+    profile = load_profile(_profile(tmp_path, "audit.tester"), env=ENV)
+    groups = parallel_groups(profile, ["PWD_LENGTH", "PWD_CHANGE", "MFA_OTP", "TLS_CERT"])
+    assert groups["PWD_LENGTH"] == groups["PWD_CHANGE"]
+    separate = load_profile(_profile(tmp_path, "audit.locked"), env=ENV)
+    assert parallel_groups(separate, ["PWD_LENGTH"]) == {"PWD_LENGTH": "account:audit.tester"}
+
+
+def test_the_selection_is_handed_over_whole(tmp_path: Path) -> None:
+    selection = [
+        Selected("steps/test_audit.py::test_a", "test_a", "PWD_LENGTH", None, False, "account:x"),
+        Selected("steps/test_audit.py::test_b", "test_b", "SESS_IDLE", "out of scope", True, ""),
+    ]
+    write_selection(tmp_path, selection)
+    assert read_selection(tmp_path) == selection
+    assert read_selection(tmp_path / "elsewhere") == []
+
+
+@pytest.mark.parametrize("status", ["compliant"])
+def test_a_full_audit_runs_its_checks_in_workers(compliant_run: AuditResult, status: str) -> None:
+    summary = compliant_run.summary
+    assert summary is not None and summary["verdict"] == status, compliant_run.output[-3000:]
+    assert summary["workers"] > 1
+    # The hand-over files are the run's working data, not its reports.
+    assert not (compliant_run.run_dir / "work").exists()

@@ -127,7 +127,9 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
         command += ["-m", args.markexpr]
     if args.workers > 1:
         # pytest-xdist: scenarios in groups per account (portal.parallel, portal.roles).
-        command += ["-n", str(args.workers), "--dist", "loadgroup"]
+        # A worker that dies is not replaced: its unfinished checks are errors (inconclusive),
+        # and a stopped run's workers must stay stopped.
+        command += ["-n", str(args.workers), "--dist", "loadgroup", "--max-worker-restart", "0"]
     else:
         command += ["-p", "no:xdist"]
     if args.allow_destructive:

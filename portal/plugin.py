@@ -62,6 +62,7 @@ from portal.run import (
     skip_reason,
     start_parallel_audit,
     wait_for_shared_accounts,
+    write_status,
 )
 from portal.targets import TargetHooks
 
@@ -183,7 +184,9 @@ def crash_is_status_4() -> Iterator[None]:
     except (pytest.exit.Exception, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - the audit's own crash: status 4, traceback to a log
-        pytest.exit(record_crash(), returncode=EXIT_INTERNAL_ERROR)
+        message = record_crash()
+        write_status(EXIT_INTERNAL_ERROR)
+        pytest.exit(message, returncode=EXIT_INTERNAL_ERROR)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -77,11 +77,13 @@ def label_scenario(run: AuditRun, control: Control) -> None:
 def finish_run(session: pytest.Session, exitstatus: int) -> None:
     """At the end of the session: stop the run, write its reports and set the exit status."""
     run = audit_of(session.config)
-    if run is not None and is_worker(session.config):
+    if is_worker(session.config):
         # A parallel run's worker: the controller writes the reports; it needs the secrets
         # this worker learned (the cookies it saw) to redact them.
-        run.stop()
-        session.config.workeroutput[SECRETS_KEY] = run.redactor.secrets()  # type: ignore[attr-defined]
+        if run is not None:
+            run.stop()
+            output = session.config.workeroutput  # type: ignore[attr-defined]
+            output[SECRETS_KEY] = run.redactor.secrets()
         return
     if run is None:
         if PROCESS.crashed or PROCESS.usage_problem or exitstatus == pytest.ExitCode.INTERNAL_ERROR:

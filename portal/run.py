@@ -34,6 +34,7 @@ from portal.parallel import (
     Selected,
     handoff_of,
     is_controller,
+    is_worker,
     read_selection,
     write_selection,
 )
@@ -168,6 +169,8 @@ class _Process:
     usage_problem: str = ""
     crashed: bool = False
     redactor: Redactor | None = None
+    # A parallel run's worker: its controller alone writes the run's status and reports.
+    worker: bool = False
 
     def redact(self, text: str) -> str:
         return self.redactor.redact_text(text) if self.redactor is not None else text
@@ -188,6 +191,7 @@ def configure_run(config: pytest.Config) -> None:
     """Where this run's reports go, and every control and area a marker (so ``-m`` scopes an
     audit under --strict-markers)."""
     handoff = handoff_of(config)
+    PROCESS.worker = is_worker(config)
     PROCESS.run_dir = Path(handoff.run_dir) if handoff else run_dir_for(config)
     catalogue = load_catalogue()
     for control in catalogue.controls:
@@ -200,6 +204,8 @@ def configure_run(config: pytest.Config) -> None:
 
 def write_status(status: int | pytest.ExitCode) -> None:
     """The final status beside the reports, so the runner tells 3 and 4 from pytest's own."""
+    if PROCESS.worker:
+        return
     try:
         PROCESS.run_dir.mkdir(parents=True, exist_ok=True)
         (PROCESS.run_dir / "exit-status").write_text(f"{int(status)}\n", encoding="utf-8")
@@ -210,6 +216,9 @@ def write_status(status: int | pytest.ExitCode) -> None:
 def fail_usage(message: str) -> None:
     sys.stderr.write(f"portal-audit: {message}\n")
     PROCESS.usage_problem = message
+    # Written now: an exit from pytest_sessionstart (a parallel run's controller) skips
+    # pytest_sessionfinish, and pytest's own 3 would read as an internal error.
+    write_status(EXIT_BAD_PROFILE)
     pytest.exit(message, returncode=EXIT_BAD_PROFILE)
 
 
@@ -254,20 +263,41 @@ def start_audit(config: pytest.Config, handoff: Handoff | None = None) -> AuditR
     except ProfileError as exc:
         fail_usage(f"bad profile: {exc}")
         raise
+    target: Target | None = None
     if handoff is not None:
-        profile, redactor = _load_checked(profile_path, {**os.environ, **handoff.variables})
-        for secret in handoff.secrets:
-            redactor.add(secret)
-        return AuditRun(
-            profile_path=profile_path,
-            profile=profile,
-            redactor=redactor,
-            run_dir=Path(handoff.run_dir),
-            started=handoff.started,
-            provider=handoff.provider,
-        )
+        variables, secrets = handoff.variables, handoff.secrets
+    else:
+        target = _started_target(config, name, profile_path)
+        variables = dict(target.variables) if target else {}
+        secrets = list(target.secrets) if target else []
     try:
-        target = start_target(config, name)
+        profile, redactor = _load_checked(profile_path, {**os.environ, **variables})
+    except BaseException:
+        if target is not None:
+            target.stop()
+        raise
+    for secret in secrets:
+        redactor.add(secret)
+    if handoff is not None:
+        started, provider = handoff.started, handoff.provider
+    else:
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        provider = {"name": name, **target.facts} if target else None
+    return AuditRun(
+        profile_path=profile_path,
+        profile=profile,
+        redactor=redactor,
+        run_dir=PROCESS.run_dir,
+        started=started,
+        target=target,
+        provider=provider,
+    )
+
+
+def _started_target(config: pytest.Config, name: str | None, profile_path: Path) -> Target | None:
+    """The profile's target, started by its provider; a bad name or provider exits 3."""
+    try:
+        return start_target(config, name)
     except NoProvider as exc:
         _, lines = read_raw(profile_path)
         where = ProfileError(
@@ -278,25 +308,6 @@ def start_audit(config: pytest.Config, handoff: Handoff | None = None) -> AuditR
     except pytest.UsageError as exc:
         fail_usage(str(exc))
         raise
-    variables = dict(target.variables) if target else {}
-    try:
-        profile, redactor = _load_checked(profile_path, {**os.environ, **variables})
-    except BaseException:
-        if target is not None:
-            target.stop()
-        raise
-    if target is not None:
-        for secret in target.secrets:
-            redactor.add(secret)
-    return AuditRun(
-        profile_path=profile_path,
-        profile=profile,
-        redactor=redactor,
-        run_dir=PROCESS.run_dir,
-        started=datetime.now(UTC).isoformat(timespec="seconds"),
-        target=target,
-        provider={"name": name, **target.facts} if target else None,
-    )
 
 
 def _load_checked(profile_path: Path, env: dict[str, str]) -> tuple[Profile, Redactor]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from typing import TypeVar
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -28,6 +29,7 @@ from portal.session_probes import busy_schedule, measure_absolute_timeout, measu
 from scanners.timeouts import evaluate_absolute, evaluate_idle
 from tests.local_portal import HtmlHandler, serve_https, write_profile
 
+T = TypeVar("T")
 PASSWORD = "Timing-test-" + secrets.token_urlsafe(12)
 ABSOLUTE = 4.0
 IDLE = 3.0
@@ -127,10 +129,15 @@ def browser(portal: Portal) -> Iterator[Browser]:
         launched.close()
 
 
-def probe_of(portal: Portal, browser: Browser) -> ProbeContext:
+def measure(portal: Portal, browser: Browser, probe: Callable[[ProbeContext], T]) -> T:
+    """Run one probe against the portal as the run would, in a fresh probe context."""
     redactor = Redactor(portal.profile.secrets())
     driver = SelectorDriver(portal.profile, redactor)
-    return ProbeContext("TEST", portal.profile, driver, redactor, browser, threading.Event())
+    context = ProbeContext("TEST", portal.profile, driver, redactor, browser, threading.Event())
+    try:
+        return probe(context)
+    finally:
+        context.close()
 
 
 def test_the_busy_session_is_checked_through_the_grace() -> None:
@@ -142,11 +149,7 @@ def test_a_session_that_ends_on_time_passes_though_the_signed_out_answer_is_slow
     portal: Portal, browser: Browser
 ) -> None:
     portal.sessions.lifetime, portal.sessions.idle = ABSOLUTE, None
-    probe = probe_of(portal, browser)
-    try:
-        measurement = measure_absolute_timeout(probe)
-    finally:
-        probe.close()
+    measurement = measure(portal, browser, measure_absolute_timeout)
     result = evaluate_absolute(measurement)
     assert result.status == "passed", result
     gone = [check for check in measurement.checks if not check.signed_in]
@@ -156,11 +159,7 @@ def test_a_session_that_ends_on_time_passes_though_the_signed_out_answer_is_slow
 
 def test_a_session_that_never_ends_fails(portal: Portal, browser: Browser) -> None:
     portal.sessions.lifetime, portal.sessions.idle = None, None
-    probe = probe_of(portal, browser)
-    try:
-        result = evaluate_absolute(measure_absolute_timeout(probe))
-    finally:
-        probe.close()
+    result = evaluate_absolute(measure(portal, browser, measure_absolute_timeout))
     assert result.status == "failed", result
     assert "still signed in" in result.reason
 
@@ -169,9 +168,5 @@ def test_idle_sessions_are_bracketed_though_every_sign_in_and_signed_out_answer_
     portal: Portal, browser: Browser
 ) -> None:
     portal.sessions.lifetime, portal.sessions.idle = None, IDLE
-    probe = probe_of(portal, browser)
-    try:
-        result = evaluate_idle(measure_idle_timeout(probe))
-    finally:
-        probe.close()
+    result = evaluate_idle(measure(portal, browser, measure_idle_timeout))
     assert result.status == "passed", result

@@ -128,9 +128,10 @@ def pytest_configure_node(node: Any) -> None:
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """xdist, in the controller: scenarios scheduled in groups per account."""
+    """xdist, in the controller: scenarios scheduled in groups per account, whichever load
+    distribution was asked for (plain ``-n 2`` too: checks of one account must not overlap)."""
     run = audit_of(config)
-    if run is None or config.getvalue("dist") != "loadgroup":
+    if run is None or config.getvalue("dist") == "each":
         return None
     return account_scheduler(config, log, run.run_dir)
 

@@ -4,6 +4,8 @@ once), what the catalogue declares for it, and a full audit run in workers."""
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,9 @@ import pytest
 import steps.test_audit  # noqa: F401 - registers the slow probes
 from portal.background import registered
 from portal.catalogue import ACCOUNT_REFERENCES, load_catalogue
+from portal.errors import Inconclusive
 from portal.parallel import Selected, read_selection, write_selection
+from portal.probe_mailbox import ProbeMailbox, post_outcome, post_started
 from portal.profile import ACCOUNT_ROLES, Profile, load_profile
 from portal.roles import BACKGROUND, parallel_groups
 from tests.audits import AuditResult
@@ -95,3 +99,27 @@ def test_a_full_audit_runs_its_checks_in_workers(compliant_run: AuditResult, sta
     assert summary["workers"] > 1
     # The hand-over files are the run's working data, not its reports.
     assert not (compliant_run.run_dir / "work").exists()
+
+
+def test_a_probe_outcome_reaches_a_worker_through_the_mailbox(tmp_path: Path) -> None:
+    post_started(tmp_path, ["SESS_IDLE", "SESS_ABS", "AUTH_LOCKOUT"])
+    measured: Future[object] = Future()
+    measured.set_result({"checks": (1.0, 2.0)})
+    post_outcome(tmp_path, "SESS_IDLE", measured)
+    failed: Future[object] = Future()
+    failed.set_exception(Inconclusive("the run stopped while waiting"))
+    post_outcome(tmp_path, "SESS_ABS", failed)
+    lost: Future[object] = Future()
+    lost.set_exception(RuntimeError(threading.Lock()))  # cannot be pickled
+    post_outcome(tmp_path, "AUTH_LOCKOUT", lost)
+    mailbox = ProbeMailbox(tmp_path)
+    said: list[str] = []
+    assert mailbox.result("SESS_IDLE", said.append) == {"checks": (1.0, 2.0)}
+    with pytest.raises(Inconclusive, match="stopped while waiting"):
+        mailbox.result("SESS_ABS", said.append)
+    with pytest.raises(Inconclusive, match="outcome was lost: RuntimeError"):
+        mailbox.result("AUTH_LOCKOUT", said.append)
+    with pytest.raises(Inconclusive, match="not started"):
+        mailbox.result("RESET_TOKEN", said.append)
+    mailbox.wait_all(said.append)  # every started probe has ended: returns at once
+    assert said == []

@@ -88,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{wait:.0f} s | {pytest_wall / wait if wait else float('nan'):.2f} |",
                 flush=True,
             )
+            for control in run.controls:
+                if run.status(control) == "inconclusive":
+                    print(f"  {control} inconclusive: {run.reason(control)}", flush=True)
     walls = [run.wall_seconds for run, _, _ in runs]
     pytests = [pytest_wall for _, pytest_wall, _ in runs]
     ratios = [p / w for _, p, w in runs if w]

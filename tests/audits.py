@@ -66,6 +66,7 @@ def run_audit(
     env: dict[str, str] | None = None,
     html: bool = False,
     deny_destructive: bool = False,
+    workers: int | None = None,
 ) -> AuditResult:
     run_dir = tmp_path / "run"
     env = env if env is not None else audit_env(tmp_path)
@@ -87,6 +88,8 @@ def run_audit(
         command += ["-m", markexpr]
     if deny_destructive:
         command.append("--deny-destructive")
+    if workers is not None:
+        command += ["--workers", str(workers)]
     completed = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=AUDIT_TIMEOUT
     )

@@ -105,16 +105,17 @@ def _fresh_replay(probe: ProbeContext) -> SessionCheck:
 def busy_schedule(threshold: float, interval: float, grace: float) -> list[float]:
     """When (seconds after sign-in) the busy session is checked.
 
-    Every ``interval`` up to the threshold, then at the threshold, halfway through the grace and
-    at its end: a check that runs late near the end (a loaded machine) still leaves another
-    whose answer can arrive within the grace.
+    Every ``interval`` up to the threshold, then every eighth of the grace to its end: the
+    session's birth is only known within the sign-in's last request, so its end is found by
+    checking often while it may come, and an answer that arrives late (a loaded machine) still
+    leaves a later check whose answer can arrive within the grace.
     """
     moments = []
     moment = interval
     while moment < threshold:
         moments.append(moment)
         moment += interval
-    return [*moments, threshold, threshold + grace / 2, threshold + grace]
+    return [*moments, *(threshold + grace * step / 8 for step in range(9))]
 
 
 def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:

@@ -8,7 +8,7 @@ instead of the portal's answer, if any (``scanners.refusals`` via the profile's 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -91,31 +91,6 @@ def answer_moment(response: Response) -> float:
     now = time.monotonic()
     times = _browser_times(response)
     return min(times[1], now) if times is not None else now
-
-
-@contextmanager
-def session_cookie_requests(page: Page, names: Sequence[str]) -> Iterator[list[float]]:
-    """When (``time.monotonic()``) each request whose answer set a session cookie was sent,
-    while the block runs: the session those cookies name cannot be older. ``names`` empty:
-    any cookie. Requests the browser gives no timing for are left out."""
-    sent: list[float] = []
-    wanted = set(names)
-
-    def keep(response: Response) -> None:
-        for header in response.headers_array():
-            if header["name"].lower() != "set-cookie":
-                continue
-            set_names = {line.partition("=")[0].strip() for line in header["value"].split("\n")}
-            times = _browser_times(response)
-            if times is not None and (not wanted or set_names & wanted):
-                sent.append(times[0])
-                return
-
-    page.on("response", keep)
-    try:
-        yield sent
-    finally:
-        page.remove_listener("response", keep)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from playwright.sync_api import Cookie, Page
 
 from portal.background import ProbeContext
-from portal.session_checks import check_session, session_cookie_requests, signed_in_outcome
+from portal.session_checks import check_session, signed_in_outcome
 from scanners.timeouts import BusyMeasurement, IdleMeasurement, SessionCheck, duration
 
 
@@ -73,11 +73,8 @@ def _replay_when_due(probe: ProbeContext, sessions: list[_IdleSession]) -> list[
     return checks
 
 
-def _timed_check(
-    probe: ProbeContext, page: Page, since: float, *, gone_since: float | None = None
-) -> SessionCheck:
-    """One replay, timed from ``since`` (``gone_since`` when it found the session signed out)
-    to the moment that bounds what it found.
+def _timed_check(probe: ProbeContext, page: Page, since: float) -> SessionCheck:
+    """One replay, timed from ``since`` to the moment that bounds what it found.
 
     Signed in: the session was alive when the check began (it reached the portal later still).
     Signed out: the portal had decided by the time its first answer reached the browser
@@ -89,8 +86,7 @@ def _timed_check(
     if replay.signed_in:
         return SessionCheck(tried_at - since, True)
     moment = time.monotonic() if replay.answered_at is None else max(tried_at, replay.answered_at)
-    origin = since if gone_since is None else gone_since
-    return SessionCheck(moment - origin, False, replay.refusal)
+    return SessionCheck(moment - since, False, replay.refusal)
 
 
 def _fresh_replay(probe: ProbeContext) -> SessionCheck:
@@ -126,24 +122,16 @@ def measure_absolute_timeout(probe: ProbeContext) -> BusyMeasurement:
     interval = max(1.0, min(idle / 3, 60.0))
     context = probe.new_context()
     page = context.new_page()
-    began = time.monotonic()
-    with session_cookie_requests(page, probe.profile.session_cookies) as cookie_requests:
-        signed_in_outcome(probe.driver, page, probe.profile.patient)
-    # The session's age is bracketed: it was made after the request that set its cookie was
-    # sent (or the sign-in began) and before the sign-in ended. Alive is counted from the end,
-    # signed out from the start, so neither is ever overstated in the portal's favour.
-    born_by = time.monotonic()
-    born_after = max([began, *cookie_requests[-1:]])
-    # Planned from the earliest birth, so a session ended on time is seen within the grace;
-    # and once more at the grace's end from the latest birth, so one that lives on is seen
-    # alive past it whatever the sign-in took.
-    moments = [born_after + offset for offset in busy_schedule(threshold, interval, grace)]
-    if born_by + threshold + grace > moments[-1]:
-        moments.append(born_by + threshold + grace)
+    signed_in_outcome(probe.driver, page, probe.profile.patient)
+    # Counted from the end of the sign-in. The session was made a little earlier (within the
+    # sign-in's last request, seconds on a loaded machine); counting from the request that set
+    # its cookie instead left the end unprovable within the grace whenever that request was
+    # slow, so the grace covers that part of the sign-in.
+    signed_in_at = time.monotonic()
     checks: list[SessionCheck] = []
-    for moment in moments:
-        probe.wait_until(moment, f"the busy session to reach {duration(threshold)}")
-        check = _timed_check(probe, page, born_by, gone_since=born_after)
+    for offset in busy_schedule(threshold, interval, grace):
+        probe.wait_until(signed_in_at + offset, f"the busy session to reach {duration(threshold)}")
+        check = _timed_check(probe, page, signed_in_at)
         checks.append(check)
         if not check.signed_in:
             break

@@ -67,20 +67,6 @@ class NavigationAnswers(list[Response]):
     first_at: float | None = None
 
 
-def _browser_times(response: Response) -> tuple[float, float] | None:
-    """(request started, first byte of the answer) on ``time.monotonic()``'s clock, from the
-    browser's own resource timing; None when it gives none."""
-    try:
-        timing = response.request.timing
-        start, first_byte = float(timing["startTime"]), float(timing["responseStart"])
-    except (PlaywrightError, KeyError, TypeError, ValueError):
-        return None
-    if start <= 0 or first_byte < 0:
-        return None
-    offset = time.time() - time.monotonic()
-    return start / 1000 - offset, (start + first_byte) / 1000 - offset
-
-
 def answer_moment(response: Response) -> float:
     """When ``response``'s first byte reached the browser, on ``time.monotonic()``'s clock.
 
@@ -89,8 +75,15 @@ def answer_moment(response: Response) -> float:
     of that. Falls back to now when the browser gives no timing.
     """
     now = time.monotonic()
-    times = _browser_times(response)
-    return min(times[1], now) if times is not None else now
+    try:
+        timing = response.request.timing
+        start, first_byte = float(timing["startTime"]), float(timing["responseStart"])
+    except (PlaywrightError, KeyError, TypeError, ValueError):
+        return now
+    if start <= 0 or first_byte < 0:
+        return now
+    arrived = (start + first_byte) / 1000 - (time.time() - now)
+    return min(arrived, now)
 
 
 @contextmanager

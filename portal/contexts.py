@@ -72,7 +72,9 @@ class Contexts:
         context.on("response", self._register_set_cookies)
         self.pages.watch(context)
         context.set_default_timeout(self.profile.timeouts.navigation_seconds * 1000)
-        context.tracing.start(screenshots=True, snapshots=True)
+        # DOM snapshots of every action, without the screencast: its frames were about a tenth
+        # of an audit's CPU (docs/benchmarks.md), and a failed scenario gets a screenshot anyway.
+        context.tracing.start(screenshots=False, snapshots=True)
         if cookies:
             context.add_cookies(cookies)
         self.opened.append(context)

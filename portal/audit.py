@@ -46,6 +46,8 @@ MEANING = {
 # error, 4 its usage error and 5 "nothing selected".
 PYTEST_STATUS = {3: 4, 4: 3, 5: 3}
 MAX_WORKERS = 16
+# Beyond this, the groups of one audit (one per account) no longer keep more workers busy.
+DEFAULT_WORKERS_CAP = 4
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -64,7 +66,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         type=_workers,
         default=default_workers(),
         help="checks run at the same time, in that many processes (checks of one account one "
-        f"after another); 1 runs them one by one in one process (default: {default_workers()})",
+        "after another); 1 runs them one by one in one process (default: one per core, at "
+        f"most {DEFAULT_WORKERS_CAP}: {default_workers()} here)",
     )
     parser.add_argument("--allow-destructive", action="store_true")
     parser.add_argument("--deny-destructive", action="store_true")
@@ -84,10 +87,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def default_workers() -> int:
-    """One process: the proven order. Parallel runs are asked for with ``--workers N`` (one
-    per core pays on 2 cores, docs/benchmarks.md) until every timing check is shown to hold
-    beside other workers: one parallel audit in five still came out inconclusive."""
-    return 1
+    """What the machine can hold: a worker, with its own browser, per core this process may
+    run on, at most ``DEFAULT_WORKERS_CAP``. An audit is CPU-bound (docs/benchmarks.md): more
+    workers than cores make every check slower and the audit no shorter."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, DEFAULT_WORKERS_CAP))
 
 
 def _workers(text: str) -> int:

@@ -53,7 +53,8 @@ class ProbeContext:
     redactor: Redactor
     browser: Browser
     stopping: threading.Event
-    status: str = "starting"
+    # What it waits for, or "measuring" while it is at work.
+    status: str = "measuring"
     deadline: float | None = None
     _contexts: list[BrowserContext] = field(default_factory=list)
 
@@ -86,9 +87,12 @@ class ProbeContext:
         self.status = what
         self.deadline = moment
         remaining = moment - time.monotonic()
-        if remaining > 0 and self.stopping.wait(remaining):
-            raise Inconclusive(f"the run stopped while waiting: {what}")
-        self.deadline = None
+        try:
+            if remaining > 0 and self.stopping.wait(remaining):
+                raise Inconclusive(f"the run stopped while waiting: {what}")
+        finally:
+            self.status = "measuring"
+            self.deadline = None
 
     def close(self) -> None:
         for context in self._contexts:
@@ -185,15 +189,36 @@ class SlowProbes:
             except BaseException:  # noqa: BLE001 - each probe's own scenario reports it
                 continue
 
+    def running(self) -> list[str]:
+        return [control_id for control_id, future in self.futures.items() if not future.done()]
+
+    def say_while_quiet(
+        self, show: Callable[[str], None], last_news: Callable[[], float], every: float = 10.0
+    ) -> None:
+        """While nothing else was heard for ``every`` seconds (``last_news``: a monotonic time),
+        say what each running probe waits for: the progress a waiting scenario shows in a
+        one-process run, for a parallel run whose waiting is done in its workers."""
+
+        def watch() -> None:
+            while not self.stopping.wait(every):
+                running = self.running()
+                if not running:
+                    return
+                if time.monotonic() - last_news() >= every:
+                    for control_id in running:
+                        show(self.describe(control_id))
+
+        threading.Thread(target=watch, name="slow-probe-progress", daemon=True).start()
+
     def describe(self, control_id: str) -> str:
         context = self.contexts.get(control_id)
         elapsed = time.monotonic() - self.started_at.get(control_id, time.monotonic())
         if context is None:
             return f"{control_id}: starting ({elapsed:.0f} s)"
-        text = f"{control_id}: waiting for {context.status}"
-        if context.deadline is not None:
-            text += f", {max(0.0, context.deadline - time.monotonic()):.0f} s remaining"
-        return text
+        if context.deadline is None:
+            return f"{control_id}: {context.status} ({elapsed:.0f} s)"
+        remaining = max(0.0, context.deadline - time.monotonic())
+        return f"{control_id}: waiting for {context.status}, {remaining:.0f} s remaining"
 
     def stop(self) -> None:
         self.stopping.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -106,6 +107,8 @@ class AuditRun:
     # unfinished ones (portal.run_stop).
     selection: list[Selected] = field(default_factory=list)
     finished: set[str] = field(default_factory=set)
+    # When a scenario last reached an outcome (time.monotonic()), for progress lines.
+    last_outcome_at: float = field(default_factory=time.monotonic)
     stopper: RunStopper | None = None
     # A parallel run's workers (portal.parallel), stopped with the run.
     worker_pids: list[int] = field(default_factory=list)
@@ -127,6 +130,7 @@ class AuditRun:
         return applied, "; ".join(notes)
 
     def record(self, result: ControlResult) -> None:
+        self.last_outcome_at = time.monotonic()
         existing = self.results.get(result.control_id)
         self.results[result.control_id] = existing.merge(result) if existing else result
 
@@ -471,6 +475,7 @@ def begin_controller(run: AuditRun, config: pytest.Config) -> None:
         run.slow_probes = start_probes(
             run, wanted, lambda control_id, future: post_outcome(run.run_dir, control_id, future)
         )
+        run.slow_probes.say_while_quiet(console(config), lambda: run.last_outcome_at)
 
 
 # -- order and scope --------------------------------------------------------------------------

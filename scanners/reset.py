@@ -174,6 +174,7 @@ def evaluate_reset(m: ResetMeasurement, max_lifetime: float, min_bits: float) ->
         f"s); token about {', '.join(f'{b:.0f}' for b in m.token_bits) or '?'} bits (from "
         f"{len(m.token_lengths)} token(s)); "
         f"signed in after reset: {m.signed_in_after_reset}; {mfa_text}Referer: {referer_text}"
+        + "".join(f"; {note}" for note in m.notes)
     )
     return verdict(
         findings,

@@ -36,6 +36,16 @@ class AuditRun:
     scenarios: dict[str, float] = field(default_factory=dict)
     load_before: float = 0.0
     load_after: float = 0.0
+    # Process that ran them (Allure's thread label) -> (start, stop, scenario), seconds from
+    # the first scenario's start, in order.
+    timeline: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
+
+    def critical_path(self) -> tuple[str, list[tuple[float, float, str]]]:
+        """The process whose last scenario ended last, and its scenarios."""
+        if not self.timeline:
+            return "", []
+        name = max(self.timeline, key=lambda key: self.timeline[key][-1][1])
+        return name, self.timeline[name]
 
     def status(self, control_id: str) -> str:
         return str(self.controls.get(control_id, {}).get("status", "not run"))
@@ -79,6 +89,7 @@ def run_audit(
         wall_seconds=wall,
         controls=dict(summary.get("controls", {})),
         scenarios=scenario_seconds(run_dir / "junit.xml"),
+        timeline=scenario_timeline(run_dir / "allure-results"),
         load_before=load_before,
         load_after=os.getloadavg()[0],
     )
@@ -92,6 +103,24 @@ def scenario_seconds(junit: Path) -> dict[str, float]:
     return {
         case.get("name", "?"): float(case.get("time", "0") or 0) for case in tree.iter("testcase")
     }
+
+
+def scenario_timeline(results: Path) -> dict[str, list[tuple[float, float, str]]]:
+    """Each process's scenarios with start and stop, from Allure's result files."""
+    rows: list[tuple[str, float, float, str]] = []
+    for path in results.glob("*-result.json") if results.is_dir() else ():
+        data = json.loads(path.read_text("utf-8"))
+        labels = {label["name"]: label["value"] for label in data.get("labels", [])}
+        if "start" in data and "stop" in data:
+            process = labels.get("thread", "?").split("-")[0]
+            rows.append((process, data["start"] / 1000, data["stop"] / 1000, data["name"]))
+    if not rows:
+        return {}
+    first = min(row[1] for row in rows)
+    timeline: dict[str, list[tuple[float, float, str]]] = {}
+    for process, start, stop, name in sorted(rows, key=lambda row: row[1]):
+        timeline.setdefault(process, []).append((start - first, stop - first, name))
+    return timeline
 
 
 @contextmanager

@@ -3,8 +3,9 @@
 Runs the whole reference audit several times and prints, per run, the runner's wall time, the
 pytest part of it (the run's junit.xml), the longest wait the policy asks for (the absolute or
 idle session timeout with its grace, the lockout period, the reset link lifetime: what no
-amount of concurrency can shorten) and the ratio of the two; then the medians and the slowest
-scenarios of the median run (their durations as pytest measured them in the worker).
+amount of concurrency can shorten) and the ratio of the two; then the medians, the slowest
+scenarios of the median run (their durations as pytest measured them in the worker) and its
+critical path: the scenarios, with start and stop, of the process that finished last.
 
     .venv/bin/python -m benchmarks.audit_time [--runs 5] [--workers N] [--html]
 
@@ -105,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("slowest scenarios of the median run:")
     for name, seconds in slowest:
         print(f"  {seconds:6.1f} s  {name}")
+    process, path = median_run.critical_path()
+    if path:
+        print(f"critical path of the median run: the process that ended last ({process}):")
+        for start, stop, name in path:
+            print(f"  {start:6.1f}-{stop:6.1f} s  {name}")
     return 0
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -134,3 +137,53 @@ def test_a_probe_outcome_reaches_a_worker_through_the_mailbox(tmp_path: Path) ->
         mailbox.result("RESET_TOKEN", said.append)
     mailbox.wait_all(said.append)  # every started probe has ended: returns at once
     assert said == []
+
+
+def test_running_probes_say_what_they_wait_for_only_while_nothing_else_is_heard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a parallel run the workers wait for the probes out of sight: the controller says what
+    each probe waits for, but only once no scenario has ended for a while."""
+    from portal import background
+    from portal.browser import QUIET_ARGS, find_chromium
+    from portal.evidence import Redactor
+
+    def probe(context: background.ProbeContext) -> str:
+        context.wait_until(time.monotonic() + 30, "the test to let go")
+        return "done"
+
+    def waiting() -> bool:
+        context = probes.contexts.get("TEST_WAIT")
+        return context is not None and context.deadline is not None
+
+    monkeypatch.setitem(background._REGISTRY, "TEST_WAIT", probe)
+    probes = background.SlowProbes(
+        cast(Any, None),
+        cast(Any, None),
+        Redactor(),
+        lambda runtime: runtime.chromium.launch(executable_path=find_chromium(), args=QUIET_ARGS),
+    )
+    lines: list[str] = []
+    heard = [float("inf")]  # a scenario ended just now, always
+    probes.start(["TEST_WAIT"])
+    probes.say_while_quiet(lines.append, lambda: heard[0], every=0.2)
+    try:
+        assert _within(20, waiting), "the probe never started waiting"
+        time.sleep(1.0)  # five rounds of the progress loop: absence has no event to wait for
+        assert lines == [], "progress was said while scenarios were still ending"
+        heard[0] = 0.0  # nothing heard for long
+        assert _within(5, lambda: bool(lines)), "no progress while the workers were quiet"
+        assert lines[0].startswith("TEST_WAIT: waiting for the test to let go, "), lines
+        assert lines[0].endswith(" s remaining"), lines
+    finally:
+        probes.stop()  # ends the probe's wait: it ends inconclusive
+    assert isinstance(probes.futures["TEST_WAIT"].exception(timeout=20), Inconclusive)
+
+
+def _within(seconds: float, condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()

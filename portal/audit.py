@@ -19,6 +19,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from portal.child_run import run_forwarding_signals
 from portal.report_files import (
@@ -50,12 +51,29 @@ MAX_WORKERS = 16
 DEFAULT_WORKERS_CAP = 4
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(
-        prog="python -m portal.audit",
+class UsageParser(argparse.ArgumentParser):
+    """argparse with the audit's exit status for a usage error: 3, not argparse's 2, which
+    means inconclusive here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(3, f"{self.prog}: error: {message}\n")
+
+
+def exit_statuses() -> str:
+    return "Exit status: " + "; ".join(f"{code} {meaning}" for code, meaning in MEANING.items())
+
+
+def parse_args(
+    argv: list[str], prog: str = "python -m portal.audit"
+) -> tuple[argparse.Namespace, list[str]]:
+    parser = UsageParser(
+        prog=prog,
         description="Audit a patient portal against the portal-audit controls.",
         epilog="Other options go to pytest and its plugins: a target provider's own options "
-        "(the reference portal's --weaken FLAG,FLAG) or, after --, pytest's (-- -k logout).",
+        "(the reference portal's --weaken FLAG,FLAG) or, after --, pytest's (-- -k logout). "
+        + exit_statuses()
+        + ".",
     )
     parser.add_argument("--profile", default=str(ROOT / "profiles" / "reference.yaml"))
     parser.add_argument(
@@ -192,8 +210,8 @@ def point_latest(run_dir: Path) -> None:
     LATEST.symlink_to(os.path.relpath(run_dir, LATEST.parent), target_is_directory=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args, extra = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str] | None = None, prog: str = "python -m portal.audit") -> int:
+    args, extra = parse_args(sys.argv[1:] if argv is None else argv, prog)
     # Before anything is written: every file and directory of the run (pytest's, the plugin's,
     # the Allure CLI's, all children inherit it) is created private from its first byte.
     os.umask(PRIVATE_UMASK)

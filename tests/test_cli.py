@@ -1,0 +1,83 @@
+"""The installed ``portal-audit`` command: its subcommands, exit statuses and quick start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from portal.catalogue import load_catalogue
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND = Path(sys.executable).parent / "portal-audit"
+
+
+def portal_audit(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), *arguments], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_setup_installs_the_command_with_the_project_s_version() -> None:
+    assert COMMAND.is_file(), "make setup installs the portal-audit console script"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    shown = portal_audit("--version")
+    assert shown.returncode == 0, shown.stderr
+    catalogue = load_catalogue().version
+    assert shown.stdout.strip() == (
+        f"portal-audit {project['version']} (controls catalogue version {catalogue})"
+    )
+
+
+def test_controls_lists_the_catalogue_as_json_and_as_a_table() -> None:
+    listed = portal_audit("controls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)["controls"]
+    catalogue = load_catalogue().controls
+    assert [row["id"] for row in rows] == [control.id for control in catalogue]
+    abs_row = next(row for row in rows if row["id"] == "SESS_ABS")
+    assert abs_row["threshold"] == {"absolute_timeout_seconds": 43200}
+    assert abs_row["slow"] is True and abs_row["marker"] == "sess_abs"
+    table = portal_audit("controls", "--area", "transport")
+    assert table.returncode == 0, table.stderr
+    shown = {line.split()[0] for line in table.stdout.splitlines() if line[:1].strip()}
+    assert shown == {control.id for control in catalogue if control.area == "transport"}
+
+
+def test_usage_errors_exit_3_and_name_the_problem() -> None:
+    unknown_area = portal_audit("controls", "--area", "nope")
+    assert unknown_area.returncode == 3
+    assert "no area 'nope'" in unknown_area.stderr and "transport" in unknown_area.stderr
+    unknown_command = portal_audit("bogus")
+    assert unknown_command.returncode == 3
+    assert "invalid choice: 'bogus'" in unknown_command.stderr
+    # argparse's own status would be 2, which means inconclusive to the audit's callers.
+    bad_workers = portal_audit("audit", "--workers", "many")
+    assert bad_workers.returncode == 3
+    assert "--workers" in bad_workers.stderr and "'many'" in bad_workers.stderr
+    assert portal_audit().returncode == 3
+
+
+def test_every_help_states_the_exit_statuses() -> None:
+    for arguments in (["--help"], ["audit", "--help"]):
+        shown = portal_audit(*arguments)
+        assert shown.returncode == 0, shown.stderr
+        text = " ".join(shown.stdout.split())
+        assert "Exit status: 0 compliant; 1 noncompliant; 2 inconclusive; 3 bad" in text
+    assert "usage: portal-audit audit" in portal_audit("audit", "--help").stdout
+
+
+def test_help_version_and_controls_load_no_browser_test_runner_or_scanner() -> None:
+    probe = (
+        "import sys, contextlib, io\n"
+        "from portal.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--version']); main(['controls'])\n"
+        "print(sorted(m for m in ('playwright', 'pytest', 'sslyze', 'xdist') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

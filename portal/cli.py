@@ -1,6 +1,7 @@
 """The ``portal-audit`` command.
 
     portal-audit audit [--profile P] [options]   audit a portal (the runner, python -m portal.audit)
+    portal-audit check-profile PROFILE           validate a profile without auditing
     portal-audit controls [--json] [--area A]    the controls catalogue: IDs, defaults, sources
     portal-audit --version
 
@@ -15,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from portal.audit import UsageParser, exit_statuses
@@ -43,6 +45,16 @@ def parser() -> UsageParser:
         help="audit a portal against its profile (see 'portal-audit audit --help')",
         add_help=False,
     )
+    check = commands.add_parser(
+        "check-profile",
+        help="validate a profile without auditing",
+        description="Read and validate a profile as the audit would, its ${...} references "
+        "filled from the environment. Values a profile's target fills in when the audit starts "
+        "it are listed, not checked.",
+        epilog="Exit status: 0 a valid profile; 3 a bad profile (each problem with file:line "
+        "and field) or a usage error.",
+    )
+    check.add_argument("profile", help="the profile (YAML)")
     controls = commands.add_parser(
         "controls",
         help="list the controls catalogue",
@@ -63,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.version:
         print(f"{PROG} {tool_version()} (controls catalogue version {_catalogue_version()})")
         return 0
+    if options.command == "check-profile":
+        return check_profile(Path(options.profile))
     if options.command == "controls":
         try:
             return list_controls(options.json, options.area)
@@ -73,6 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     parser().print_help()
     return 3
+
+
+def check_profile(path: Path) -> int:
+    from portal.profile_check import check_profile as check
+
+    result = check(path, os.environ)
+    print(result.describe(), file=sys.stdout if result.valid else sys.stderr)
+    return 0 if result.valid else 3
 
 
 def _catalogue_version() -> int:

@@ -16,7 +16,7 @@ from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from portal.errors import Inconclusive
-from portal.flows import FlowSteps
+from portal.flow_runner import FlowSteps
 
 if TYPE_CHECKING:
     from playwright.sync_api import Response

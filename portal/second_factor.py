@@ -23,7 +23,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from portal.abilities import ConfirmationGone
 from portal.errors import Inconclusive
 from portal.evidence import Redactor
-from portal.flows import FlowSteps, placeholders_in, split_items, value_or_text, where
+from portal.flow_runner import FlowSteps, split_items, value_or_text, where
+from portal.flows import placeholders_in
 from portal.profile import Profile
 from portal.profile_credentials import SecondFactor, TotpEnrolment
 from portal.profile_sections import Account

@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 from portal.catalogue import load_catalogue
+from tests.audits import derived_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = Path(sys.executable).parent / "portal-audit"
 
 
-def portal_audit(*arguments: str) -> subprocess.CompletedProcess[str]:
+def portal_audit(
+    *arguments: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(COMMAND), *arguments], capture_output=True, text=True, timeout=60, check=False
+        [str(COMMAND), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
     )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any profile variable, plus ``extra``."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("REFERENCE_", "PORTAL_"))}
+    return {**kept, **extra}
 
 
 def test_the_setup_installs_the_command_with_the_project_s_version() -> None:
@@ -75,9 +91,46 @@ def test_help_version_and_controls_load_no_browser_test_runner_or_scanner() -> N
         "from portal.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['--version']); main(['controls'])\n"
+        "with contextlib.redirect_stderr(io.StringIO()):\n"
+        "    main(['check-profile', 'profiles/template.yaml'])\n"
         "print(sorted(m for m in ('playwright', 'pytest', 'sslyze', 'xdist') if m in sys.modules))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_check_profile_leaves_the_target_s_values_to_the_target_and_checks_the_rest(
+    tmp_path: Path,
+) -> None:
+    reference = portal_audit("check-profile", "profiles/reference.yaml", env=clean_env())
+    assert reference.returncode == 0, reference.stderr
+    assert "a valid profile (target 'reference')" in reference.stdout
+    left = reference.stdout.split("filled in when the audit starts it: ")[1].split(", ")
+    assert {"base_url", "tls.ca_file", "accounts.patient.password"} <= {x.strip() for x in left}
+    broken = derived_profile(tmp_path, {"timeouts.navigation_seconds": "soon"})
+    refused = portal_audit("check-profile", str(broken), env=clean_env())
+    assert refused.returncode == 3
+    problems = refused.stderr.strip().splitlines()
+    assert len(problems) == 1, problems
+    assert re.fullmatch(
+        rf"{re.escape(str(broken))}:\d+: timeouts\.navigation_seconds: .+", problems[0]
+    )
+
+
+def test_check_profile_needs_the_variables_of_a_profile_without_target() -> None:
+    missing = portal_audit("check-profile", "profiles/template.yaml", env=clean_env())
+    assert missing.returncode == 3
+    assert re.search(
+        r"profiles/template\.yaml:\d+: accounts\.patient\.password: environment variable "
+        "PORTAL_PATIENT_PASSWORD is not set",
+        missing.stderr,
+    ), missing.stderr
+    given = portal_audit(
+        "check-profile", "profiles/template.yaml", env=clean_env(PORTAL_PATIENT_PASSWORD="x")
+    )
+    assert given.returncode == 0, given.stderr
+    assert given.stdout.startswith("profiles/template.yaml: a valid profile (1 account(s))")
+    absent = portal_audit("check-profile", str(ROOT / "no-such-profile.yaml"), env=clean_env())
+    assert absent.returncode == 3 and "no such file" in absent.stderr

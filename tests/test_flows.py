@@ -29,7 +29,7 @@ from portal.contexts import launch_browser
 from portal.driver import SelectorDriver
 from portal.errors import Inconclusive
 from portal.evidence import MASK, Redactor
-from portal.flows import run_flow, split_items
+from portal.flow_runner import run_flow, split_items
 from portal.profile import Profile, load_profile
 from portal.profile_file import ProfileError
 from portal.second_factor import EnrolmentOffer, secret_of

@@ -11,11 +11,12 @@ TYPED := portal scanners steps tests reference_portal benchmarks tools targets
 
 setup: $(VENV)/.installed node_modules/.installed browser
 
-# The pinned requirements first, then this project itself (editable, no further dependencies),
-# which registers the audit plugin with pytest through its pytest11 entry point.
-$(VENV)/.installed: requirements.txt pyproject.toml
+# The pinned requirements first (runtime and, for lint, development), then this project itself
+# (editable, no further dependencies), which registers the audit plugin with pytest through its
+# pytest11 entry point and installs the portal-audit command.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 

@@ -134,3 +134,17 @@ def test_check_profile_needs_the_variables_of_a_profile_without_target() -> None
     assert given.stdout.startswith("profiles/template.yaml: a valid profile (1 account(s))")
     absent = portal_audit("check-profile", str(ROOT / "no-such-profile.yaml"), env=clean_env())
     assert absent.returncode == 3 and "no such file" in absent.stderr
+
+
+def test_runtime_and_development_pins_are_kept_apart() -> None:
+    def pins(name: str) -> dict[str, str]:
+        lines = (ROOT / name).read_text(encoding="utf-8").splitlines()
+        entries = [line for line in lines if line and not line.startswith(("#", "-r "))]
+        assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[^=\s]+", line) for line in entries), name
+        return dict(line.split("==") for line in entries)
+
+    runtime, development = pins("requirements.txt"), pins("requirements-dev.txt")
+    assert not {"ruff", "mypy", "types-PyYAML"} & set(runtime)
+    assert {"ruff", "mypy"} <= set(development) and not set(runtime) & set(development)
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    assert {"pytest", "playwright", "sslyze", "zxcvbn"} <= set(runtime)

@@ -2,6 +2,7 @@
 
     portal-audit audit [--profile P] [options]   audit a portal (the runner, python -m portal.audit)
     portal-audit check-profile PROFILE           validate a profile without auditing
+    portal-audit scan TARGET... [--json F]       TLS verdicts of any hosts, no profile needed
     portal-audit controls [--json] [--area A]    the controls catalogue: IDs, defaults, sources
     portal-audit --version
 
@@ -11,6 +12,7 @@ once. Exit statuses are the audit's everywhere (``portal.audit.MEANING``); a usa
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -19,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from portal.audit import UsageParser, exit_statuses
+from portal.audit import MEANING, UsageParser, exit_statuses
 from portal.audit import main as audit_main
 
 PROG = "portal-audit"
@@ -55,6 +57,32 @@ def parser() -> UsageParser:
         "and field) or a usage error.",
     )
     check.add_argument("profile", help="the profile (YAML)")
+    scan = commands.add_parser(
+        "scan",
+        help="TLS verdicts of any hosts, without a profile",
+        description="Scan hosts' TLS as the audit does (TLS_PROTOCOLS, TLS_CIPHERS, TLS_CERT, "
+        "TLS_VULNS, TLS_OCSP), with the catalogue's thresholds. Targets: host, host:port or "
+        "https://host[:port]/...; they are scanned at the same time.",
+        epilog=exit_statuses().replace("bad profile or usage", "usage")
+        + ". A target that does not answer is inconclusive.",
+    )
+    scan.add_argument("targets", nargs="*", metavar="TARGET")
+    scan.add_argument("--targets", dest="targets_file", help="a file of targets, one per line")
+    scan.add_argument("--ca-file", help="a PEM bundle trusted besides the system's")
+    scan.add_argument("--sni", help="the server name to send and to check the certificate for")
+    scan.add_argument(
+        "--mozilla-level", choices=("intermediate", "modern"), help="Mozilla TLS profile"
+    )
+    scan.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a threshold of the catalogue, e.g. expiry_warning_days=14 (repeatable)",
+    )
+    scan.add_argument("--concurrency", type=_positive, default=10, help="servers at once")
+    scan.add_argument("--timeout", type=_positive, default=10, help="seconds per network step")
+    scan.add_argument("--json", dest="json_file", help="write every verdict to this JSON file")
     controls = commands.add_parser(
         "controls",
         help="list the controls catalogue",
@@ -75,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.version:
         print(f"{PROG} {tool_version()} (controls catalogue version {_catalogue_version()})")
         return 0
+    if options.command == "scan":
+        return scan_hosts(options)
     if options.command == "check-profile":
         return check_profile(Path(options.profile))
     if options.command == "controls":
@@ -87,6 +117,63 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     parser().print_help()
     return 3
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def scan_hosts(options: argparse.Namespace) -> int:
+    from portal.scan import ScanUsageError, exit_status, parse_target, read_targets, scan_targets
+    from portal.scan import thresholds as scan_thresholds
+
+    try:
+        texts = list(options.targets)
+        if options.targets_file:
+            path = Path(options.targets_file)
+            try:
+                content = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ScanUsageError(f"--targets {path}: {exc.strerror or exc}") from None
+            texts += read_targets(content, str(path))
+        if not texts:
+            raise ScanUsageError("no target given (TARGET ... or --targets FILE)")
+        targets = [parse_target(t, sni=options.sni, ca_file=options.ca_file) for t in texts]
+        overrides = dict(_setting(text) for text in options.policy)
+        if options.mozilla_level:
+            overrides["mozilla_level"] = options.mozilla_level
+        applied = scan_thresholds(overrides)
+    except ScanUsageError as exc:
+        print(f"{PROG} scan: {exc}", file=sys.stderr)
+        return 3
+    results = scan_targets(
+        targets, applied, timeout=options.timeout, concurrency=options.concurrency
+    )
+    for result in results:
+        print(str(result.target))
+        for control_id, evaluation in result.evaluations.items():
+            print(f"  {control_id:<14} {evaluation.status:<12} {evaluation.one_line()}")
+    if options.json_file:
+        document = {"thresholds": applied, "targets": [r.as_dict() for r in results]}
+        Path(options.json_file).write_text(json.dumps(document, indent=2), encoding="utf-8")
+    status = exit_status(results)
+    print(f"{PROG} scan: exit status {status} ({MEANING[status]})")
+    return status
+
+
+def _setting(text: str) -> tuple[str, str]:
+    from portal.scan import ScanUsageError
+
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise ScanUsageError(f"--policy {text!r}: write NAME=VALUE")
+    return name.strip(), value.strip()
 
 
 def check_profile(path: Path) -> int:

@@ -18,7 +18,7 @@ import ssl
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -300,13 +300,80 @@ def scan_tls(target: TlsTarget, *, timeout: float = 10.0) -> TlsScan:
     return scan
 
 
-def _scan_with_sslyze(
-    target: TlsTarget,
-    ip_address: str,
-    timeout: float,
-    scanned_at: datetime.datetime,
-    started: float,
-) -> TlsScan:
+def scan_many(
+    targets: Sequence[TlsTarget], *, timeout: float = 10.0, concurrency: int = 10
+) -> list[TlsScan]:
+    """Scan several targets with one sslyze ``Scanner``: up to ``concurrency`` servers at once,
+    each with its scan commands run concurrently, as ``scan_tls`` scans one. The scans come back
+    in the order of ``targets``; a target that cannot be resolved, reached or scanned comes back
+    as data (``unreachable`` or ``error``), and the whole scan is bounded in time.
+    """
+    started = time.monotonic()
+    scanned_at = _utcnow()
+    scans: dict[int, TlsScan] = {}
+    queued: dict[tuple[str, int, str], list[int]] = {}
+    requests: list[Any] = []
+    for index, target in enumerate(targets):
+        try:
+            ip_address = _resolve(target.host, target.port)
+        except (OSError, UnicodeError) as exc:
+            reason = f"cannot resolve {target.host}: {exc}"
+            scans[index] = _not_completed(target, "unreachable", reason, started, scanned_at)
+            continue
+        except (OverflowError, ValueError) as exc:
+            reason = f"invalid target {target}: {exc}"
+            scans[index] = _not_completed(target, "error", reason, started, scanned_at)
+            continue
+        if target.ca_file and not Path(target.ca_file).is_file():
+            reason = f"CA file {target.ca_file} does not exist"
+            scans[index] = _not_completed(target, "error", reason, started, scanned_at)
+            continue
+        key = (target.name_to_verify, target.port, ip_address)
+        if key not in queued:
+            requests.append(_request(target, ip_address, timeout))
+        queued.setdefault(key, []).append(index)
+    if requests:
+        rounds = math.ceil(len(requests) / max(1, concurrency))
+        limit = (60.0 + 12 * timeout) * rounds
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            finished, results, failure = _run_bounded(
+                lambda: _run_scanner(requests, concurrency), limit
+            )
+        for key, indexes in queued.items():
+            result = (results or {}).get(key)
+            for index in indexes:
+                target = targets[index]
+                if result is not None:
+                    scans[index] = _scan_of(target, result, scanned_at, started)
+                    continue
+                if not finished:
+                    reason = f"the scan of {target} did not finish within {limit:g} s"
+                elif failure is not None:
+                    reason = f"sslyze failed on {target}: {type(failure).__name__}: {failure}"
+                else:
+                    reason = f"sslyze returned no result for {target}"
+                scans[index] = _not_completed(target, "error", reason, started, scanned_at)
+    return [scans[index] for index in range(len(targets))]
+
+
+def _run_scanner(requests: list[Any], concurrency: int) -> dict[tuple[str, int, str], Any]:
+    import sslyze
+
+    scanner = sslyze.Scanner(concurrent_server_scans_limit=max(1, concurrency))
+    scanner.queue_scans(requests)
+    return {
+        (
+            result.server_location.hostname,
+            result.server_location.port,
+            str(result.server_location.ip_address),
+        ): result
+        for result in scanner.get_results()
+    }
+
+
+def _request(target: TlsTarget, ip_address: str, timeout: float) -> Any:
+    """sslyze's request for the scan commands the TLS controls need."""
     # Imported on first scan: nassl and sslyze's plugins are heavy, and evaluating recorded
     # scans never needs them.
     import sslyze
@@ -327,18 +394,36 @@ def _scan_with_sslyze(
             else None
         )
     )
-    request = sslyze.ServerScanRequest(
+    return sslyze.ServerScanRequest(
         server_location=location,
         network_configuration=network,
         scan_commands={sslyze.ScanCommand(name) for name in SCAN_COMMANDS},
         scan_commands_extra_arguments=extra,
     )
+
+
+def _scan_with_sslyze(
+    target: TlsTarget,
+    ip_address: str,
+    timeout: float,
+    scanned_at: datetime.datetime,
+    started: float,
+) -> TlsScan:
+    import sslyze
+
     scanner = sslyze.Scanner(concurrent_server_scans_limit=1)
-    scanner.queue_scans([request])
+    scanner.queue_scans([_request(target, ip_address, timeout)])
     results = list(scanner.get_results())
     if len(results) != 1:
         raise RuntimeError(f"expected one scan result, got {len(results)}")
-    result = results[0]
+    return _scan_of(target, results[0], scanned_at, started)
+
+
+def _scan_of(
+    target: TlsTarget, result: Any, scanned_at: datetime.datetime, started: float
+) -> TlsScan:
+    """One server's sslyze result as a ``TlsScan``."""
+    import sslyze
 
     def not_completed(status: ScanStatus, reason: str) -> TlsScan:
         return _not_completed(target, status, reason, started, scanned_at)

@@ -1,0 +1,170 @@
+"""The TLS verdicts of any hosts, without a portal profile (``portal-audit scan``).
+
+Each target gets the audit's TLS controls (TLS_PROTOCOLS, TLS_CIPHERS, TLS_CERT, TLS_VULNS,
+TLS_OCSP) with the catalogue's thresholds, the same the audit applies, unless ``--policy``
+overrides one (checked against the catalogue's limits). Targets are scanned together
+(``scanners.tls_scan.scan_many``); one that does not answer is inconclusive on its own.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from portal.catalogue import load_catalogue
+from scanners.result import Evaluation
+from scanners.tls import (
+    evaluate_certificate,
+    evaluate_ciphers,
+    evaluate_ocsp,
+    evaluate_protocols,
+    evaluate_vulnerabilities,
+)
+from scanners.tls_policy import load_policy
+from scanners.tls_scan import TlsScan, TlsTarget, scan_many
+
+CONTROLS = ("TLS_PROTOCOLS", "TLS_CIPHERS", "TLS_CERT", "TLS_VULNS", "TLS_OCSP")
+DEFAULT_PORT = 443
+
+
+class ScanUsageError(ValueError):
+    """A target or policy value the scan cannot use (exit status 3)."""
+
+
+def parse_target(text: str, *, sni: str | None = None, ca_file: str | None = None) -> TlsTarget:
+    """``host``, ``host:port``, ``[v6]:port`` or ``https://host[:port]/...``."""
+    given = text.strip()
+    if not given:
+        raise ScanUsageError("an empty target")
+    if "://" in given:
+        parts = urlsplit(given)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ScanUsageError(f"{text!r}: a URL target must be https://host[:port]/...")
+        try:
+            port = parts.port or DEFAULT_PORT
+        except ValueError:
+            raise ScanUsageError(f"{text!r}: the port is not a number from 1 to 65535") from None
+        return TlsTarget(parts.hostname, port, server_name=sni, ca_file=ca_file)
+    parts = urlsplit(f"//{given}")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ScanUsageError(f"{text!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname or parts.path or parts.query:
+        raise ScanUsageError(f"{text!r}: not host, host:port or https://host[:port]")
+    return TlsTarget(parts.hostname, port, server_name=sni, ca_file=ca_file)
+
+
+def read_targets(text: str, name: str) -> list[str]:
+    """A targets file: one target per line; blank lines and ``#`` comments are skipped."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if " " in entry:
+            raise ScanUsageError(f"{name}:{number}: one target per line, got {entry!r}")
+        if entry:
+            found.append(entry)
+    return found
+
+
+def thresholds(overrides: Mapping[str, str]) -> dict[str, Any]:
+    """The catalogue's thresholds of the scanned controls, with ``overrides`` (name -> text,
+    read as YAML) checked against the catalogue's limits."""
+    catalogue = load_catalogue()
+    controls = [catalogue.get(control_id) for control_id in CONTROLS]
+    applied: dict[str, Any] = {}
+    limits = {}
+    for control in controls:
+        applied.update(control.threshold)
+        limits.update(control.limits)
+    for name, text in overrides.items():
+        if name not in limits:
+            known = ", ".join(sorted(limits))
+            raise ScanUsageError(f"--policy {name}: not a threshold of the scan ({known})")
+        try:
+            applied[name] = limits[name].apply(yaml.safe_load(text))
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ScanUsageError(f"--policy {name}: {exc}") from None
+    return applied
+
+
+@dataclass(frozen=True)
+class TargetVerdicts:
+    target: TlsTarget
+    scan: TlsScan
+    evaluations: dict[str, Evaluation]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": str(self.target),
+            "host": self.target.host,
+            "port": self.target.port,
+            "scan": {"status": self.scan.status, "reason": self.scan.reason},
+            "controls": {
+                control_id: {
+                    "status": evaluation.status,
+                    "reason": evaluation.reason,
+                    "measured": evaluation.measured,
+                    "threshold": evaluation.threshold,
+                    "findings": [
+                        {
+                            "key": finding.key,
+                            "severity": finding.severity,
+                            "message": finding.message,
+                            "where": finding.where,
+                        }
+                        for finding in evaluation.findings
+                    ],
+                }
+                for control_id, evaluation in self.evaluations.items()
+            },
+        }
+
+
+def evaluate(
+    scan: TlsScan, applied: Mapping[str, Any], now: datetime.datetime
+) -> dict[str, Evaluation]:
+    policy = load_policy(applied["mozilla_level"])
+    return {
+        "TLS_PROTOCOLS": evaluate_protocols(scan, policy),
+        "TLS_CIPHERS": evaluate_ciphers(scan, policy),
+        "TLS_CERT": evaluate_certificate(
+            scan,
+            policy,
+            now=now,
+            warn_days=int(applied["expiry_warning_days"]),
+            max_lifespan_days=int(applied["max_lifespan_days"]),
+        ),
+        "TLS_VULNS": evaluate_vulnerabilities(scan),
+        "TLS_OCSP": evaluate_ocsp(scan),
+    }
+
+
+def scan_targets(
+    targets: Sequence[TlsTarget],
+    applied: Mapping[str, Any],
+    *,
+    timeout: float = 10.0,
+    concurrency: int = 10,
+) -> list[TargetVerdicts]:
+    scans = scan_many(targets, timeout=timeout, concurrency=concurrency)
+    now = datetime.datetime.now(datetime.UTC)
+    return [
+        TargetVerdicts(target, scan, evaluate(scan, applied, now))
+        for target, scan in zip(targets, scans, strict=True)
+    ]
+
+
+def exit_status(results: Sequence[TargetVerdicts]) -> int:
+    """The audit's statuses: 1 any control failed, 2 none failed but one was inconclusive."""
+    statuses = {e.status for result in results for e in result.evaluations.values()}
+    if "failed" in statuses:
+        return 1
+    if "inconclusive" in statuses or not results:
+        return 2
+    return 0

@@ -1,0 +1,126 @@
+"""``portal-audit scan``: the TLS verdicts of many local servers at once, with the audit's
+thresholds, one dead target inconclusive on its own, and its exit statuses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.scan import ScanUsageError, parse_target, read_targets, thresholds
+from tests.test_tls_scanner import EXPECTED_KEYS
+from tests.tls_servers import CONFIGS, HOST, SERVER_NAME, LocalPki, RunningServer, free_port
+from tests.tls_servers import tls_servers as start_servers
+
+COMMAND = Path(sys.executable).parent / "portal-audit"
+# The finished command, its JSON report by server configuration, and the dead target's port.
+Scanned = tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]], int]
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[dict[str, RunningServer], Path]]:
+    with LocalPki.create() as pki, start_servers(list(CONFIGS), pki) as running:
+        yield running, pki.ca_file
+
+
+def scan(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), "scan", *arguments], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def scanned(
+    servers: tuple[dict[str, RunningServer], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Scanned:
+    running, ca_file = servers
+    directory = tmp_path_factory.mktemp("scan")
+    dead = free_port()
+    listed = directory / "targets.txt"
+    names = list(running)
+    # Half on the command line, half from a file with a comment and a blank line.
+    listed.write_text(
+        "# the rest\n\n" + "\n".join(f"{HOST}:{running[n].port}" for n in names[6:]) + "\n"
+    )
+    report = directory / "verdicts.json"
+    done = scan(
+        *(f"{HOST}:{running[n].port}" for n in names[:6]),
+        f"{HOST}:{dead}",
+        "--targets",
+        str(listed),
+        "--sni",
+        SERVER_NAME,
+        "--ca-file",
+        str(ca_file),
+        "--concurrency",
+        "12",
+        "--json",
+        str(report),
+    )
+    by_port = {t["port"]: t for t in json.loads(report.read_text())["targets"]}
+    by_name = {name: by_port[server.port] for name, server in running.items()}
+    return done, by_name, dead
+
+
+def test_every_server_gets_the_audit_s_findings(scanned: Scanned) -> None:
+    done, by_name, _ = scanned
+    assert done.returncode == 1, done.stdout + done.stderr
+    for name, expected in EXPECTED_KEYS.items():
+        controls = by_name[name]["controls"]
+        keys = {f["key"] for c in controls.values() for f in c["findings"]}
+        assert keys == expected, name
+        statuses = {c["status"] for c in controls.values()}
+        assert statuses <= {"passed", "failed", "skipped"}, (name, statuses)
+        assert ("failed" in statuses) == any(
+            f["severity"] == "fail" for c in controls.values() for f in c["findings"]
+        ), name
+
+
+def test_a_dead_target_is_inconclusive_on_its_own(scanned: Scanned) -> None:
+    done, by_name, dead = scanned
+    report = json.loads(Path(done.args[done.args.index("--json") + 1]).read_text())
+    dead_target = next(t for t in report["targets"] if t["port"] == dead)
+    assert dead_target["scan"]["status"] == "unreachable"
+    assert {c["status"] for c in dead_target["controls"].values()} == {"inconclusive"}
+    assert by_name["intermediate"]["scan"]["status"] == "completed"
+    assert f"{SERVER_NAME}:{dead}" in done.stdout
+
+
+def test_the_catalogue_s_thresholds_apply_and_policy_overrides_are_checked() -> None:
+    applied = thresholds({})
+    assert applied["max_lifespan_days"] == 398 and applied["expiry_warning_days"] == 30
+    assert applied["mozilla_level"] == "intermediate"
+    assert thresholds({"expiry_warning_days": "14"})["expiry_warning_days"] == 14
+    with pytest.raises(ScanUsageError, match="expiry_warning_days"):
+        thresholds({"expiry_warning_days": "soon"})
+    with pytest.raises(ScanUsageError, match="not a threshold of the scan"):
+        thresholds({"idle_timeout_seconds": "60"})
+
+
+def test_targets_are_read_as_host_host_port_or_https_url() -> None:
+    assert parse_target("example.org").port == 443
+    assert (parse_target("example.org:8443").host, parse_target("example.org:8443").port) == (
+        "example.org",
+        8443,
+    )
+    url = parse_target("https://portal.example/login", sni="portal.example")
+    assert (url.host, url.port, url.server_name) == ("portal.example", 443, "portal.example")
+    for bad in ("http://example.org", "example.org:99999", "example.org/path", ""):
+        with pytest.raises(ScanUsageError):
+            parse_target(bad)
+    with pytest.raises(ScanUsageError, match=r"hosts\.txt:2: one target per line"):
+        read_targets("a.example\nb.example c.example\n", "hosts.txt")
+
+
+def test_usage_errors_exit_3() -> None:
+    assert scan().returncode == 3
+    assert "no target given" in scan().stderr
+    bad_policy = scan("127.0.0.1:1", "--policy", "max_lifespan_days=forever")
+    assert bad_policy.returncode == 3 and "max_lifespan_days" in bad_policy.stderr
+    missing_file = scan("--targets", "/nonexistent/targets.txt")
+    assert missing_file.returncode == 3 and "/nonexistent/targets.txt" in missing_file.stderr

@@ -59,10 +59,10 @@ def parser() -> UsageParser:
     check.add_argument("profile", help="the profile (YAML)")
     scan = commands.add_parser(
         "scan",
-        help="TLS verdicts of any hosts, without a profile",
-        description="Scan hosts' TLS as the audit does (TLS_PROTOCOLS, TLS_CIPHERS, TLS_CERT, "
-        "TLS_VULNS, TLS_OCSP), with the catalogue's thresholds. Targets: host, host:port or "
-        "https://host[:port]/...; they are scanned at the same time.",
+        help="TLS and HSTS verdicts of any hosts, without a profile",
+        description="Scan hosts' TLS and HSTS as the audit does (TLS_PROTOCOLS, TLS_CIPHERS, "
+        "TLS_CERT, TLS_VULNS, TLS_OCSP, HDR_HSTS), with the catalogue's thresholds. Targets: "
+        "host, host:port or https://host[:port]/...; they are scanned at the same time.",
         epilog=exit_statuses().replace("bad profile or usage", "usage")
         + ". A target that does not answer is inconclusive.",
     )
@@ -130,7 +130,14 @@ def _positive(text: str) -> int:
 
 
 def scan_hosts(options: argparse.Namespace) -> int:
-    from portal.scan import ScanUsageError, exit_status, parse_target, read_targets, scan_targets
+    from portal.scan import (
+        ScanUsageError,
+        exit_status,
+        parse_target,
+        read_targets,
+        scan_targets,
+        url_of,
+    )
     from portal.scan import thresholds as scan_thresholds
 
     try:
@@ -145,6 +152,7 @@ def scan_hosts(options: argparse.Namespace) -> int:
         if not texts:
             raise ScanUsageError("no target given (TARGET ... or --targets FILE)")
         targets = [parse_target(t, sni=options.sni, ca_file=options.ca_file) for t in texts]
+        urls = [url_of(text, target) for text, target in zip(texts, targets, strict=True)]
         overrides = dict(_setting(text) for text in options.policy)
         if options.mozilla_level:
             overrides["mozilla_level"] = options.mozilla_level
@@ -153,7 +161,7 @@ def scan_hosts(options: argparse.Namespace) -> int:
         print(f"{PROG} scan: {exc}", file=sys.stderr)
         return 3
     results = scan_targets(
-        targets, applied, timeout=options.timeout, concurrency=options.concurrency
+        targets, urls, applied, timeout=options.timeout, concurrency=options.concurrency
     )
     for result in results:
         print(str(result.target))

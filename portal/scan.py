@@ -1,22 +1,31 @@
-"""The TLS verdicts of any hosts, without a portal profile (``portal-audit scan``).
+"""The TLS and HSTS verdicts of any hosts, without a portal profile (``portal-audit scan``).
 
 Each target gets the audit's TLS controls (TLS_PROTOCOLS, TLS_CIPHERS, TLS_CERT, TLS_VULNS,
-TLS_OCSP) with the catalogue's thresholds, the same the audit applies, unless ``--policy``
-overrides one (checked against the catalogue's limits). Targets are scanned together
+TLS_OCSP) and HDR_HSTS with the catalogue's thresholds, the same the audit applies, unless
+``--policy`` overrides one (checked against the catalogue's limits). Targets are scanned together
 (``scanners.tls_scan.scan_many``); one that does not answer is inconclusive on its own.
+
+HSTS is read over a connection that does not verify the certificate and accepts every protocol
+and suite the local OpenSSL has, so a self-signed, expired or misnamed certificate leaves the
+header judged, not unread; the verdict then says that browsers ignore it over such a
+certificate.
 """
 
 from __future__ import annotations
 
 import datetime
+import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from portal.catalogue import load_catalogue
+from scanners.header_policy import load_header_policy
+from scanners.headers import evaluate_hsts
+from scanners.http import fetch
 from scanners.result import Evaluation
 from scanners.tls import (
     evaluate_certificate,
@@ -28,7 +37,12 @@ from scanners.tls import (
 from scanners.tls_policy import load_policy
 from scanners.tls_scan import TlsScan, TlsTarget, scan_many
 
-CONTROLS = ("TLS_PROTOCOLS", "TLS_CIPHERS", "TLS_CERT", "TLS_VULNS", "TLS_OCSP")
+CONTROLS = ("TLS_PROTOCOLS", "TLS_CIPHERS", "TLS_CERT", "TLS_VULNS", "TLS_OCSP", "HDR_HSTS")
+# RFC 6797 section 8.1: a browser ignores HSTS received over a connection with certificate errors.
+IGNORED_OVER_BAD_CERTIFICATE = (
+    "browsers ignore HSTS received over an invalid certificate (RFC 6797 section 8.1); the "
+    "certificate problem is TLS_CERT's finding"
+)
 DEFAULT_PORT = 443
 
 
@@ -58,6 +72,15 @@ def parse_target(text: str, *, sni: str | None = None, ca_file: str | None = Non
     if not parts.hostname or parts.path or parts.query:
         raise ScanUsageError(f"{text!r}: not host, host:port or https://host[:port]")
     return TlsTarget(parts.hostname, port, server_name=sni, ca_file=ca_file)
+
+
+def url_of(text: str, target: TlsTarget) -> str:
+    """The page whose headers are read: the URL given, else the host's root."""
+    given = text.strip()
+    if "://" in given:
+        return given
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"https://{host}:{target.port}/"
 
 
 def read_targets(text: str, name: str) -> list[str]:
@@ -126,6 +149,31 @@ class TargetVerdicts:
         }
 
 
+def reading_context() -> ssl.SSLContext:
+    """A client that reads headers whatever the certificate and whatever the server offers."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    return context
+
+
+def hsts_of(
+    target: TlsTarget, url: str, applied: Mapping[str, Any], certificate: Evaluation, timeout: float
+) -> Evaluation:
+    probe = fetch(url, ssl_context=reading_context(), timeout=timeout, kind="page")
+    evaluation = evaluate_hsts(
+        [probe],
+        load_header_policy(),
+        min_max_age=int(applied["min_max_age_seconds"]),
+        recommended_max_age=int(applied["recommended_max_age_seconds"]),
+    )
+    if certificate.status == "failed" and evaluation.status in ("passed", "failed"):
+        return replace(evaluation, reason=f"{evaluation.reason}; {IGNORED_OVER_BAD_CERTIFICATE}")
+    return evaluation
+
+
 def evaluate(
     scan: TlsScan, applied: Mapping[str, Any], now: datetime.datetime
 ) -> dict[str, Evaluation]:
@@ -147,6 +195,7 @@ def evaluate(
 
 def scan_targets(
     targets: Sequence[TlsTarget],
+    urls: Sequence[str],
     applied: Mapping[str, Any],
     *,
     timeout: float = 10.0,
@@ -154,10 +203,12 @@ def scan_targets(
 ) -> list[TargetVerdicts]:
     scans = scan_many(targets, timeout=timeout, concurrency=concurrency)
     now = datetime.datetime.now(datetime.UTC)
-    return [
-        TargetVerdicts(target, scan, evaluate(scan, applied, now))
-        for target, scan in zip(targets, scans, strict=True)
-    ]
+    results = []
+    for target, url, scan in zip(targets, urls, scans, strict=True):
+        evaluations = evaluate(scan, applied, now)
+        evaluations["HDR_HSTS"] = hsts_of(target, url, applied, evaluations["TLS_CERT"], timeout)
+        results.append(TargetVerdicts(target, scan, evaluations))
+    return results
 
 
 def exit_status(results: Sequence[TargetVerdicts]) -> int:

@@ -83,6 +83,7 @@ def parser() -> UsageParser:
     scan.add_argument("--concurrency", type=_positive, default=10, help="servers at once")
     scan.add_argument("--timeout", type=_positive, default=10, help="seconds per network step")
     scan.add_argument("--json", dest="json_file", help="write every verdict to this JSON file")
+    scan.add_argument("--junit", dest="junit_file", help="write JUnit XML to this file")
     controls = commands.add_parser(
         "controls",
         help="list the controls catalogue",
@@ -133,6 +134,7 @@ def scan_hosts(options: argparse.Namespace) -> int:
     from portal.scan import (
         ScanUsageError,
         exit_status,
+        junit_xml,
         parse_target,
         read_targets,
         scan_targets,
@@ -170,6 +172,8 @@ def scan_hosts(options: argparse.Namespace) -> int:
     if options.json_file:
         document = {"thresholds": applied, "targets": [r.as_dict() for r in results]}
         Path(options.json_file).write_text(json.dumps(document, indent=2), encoding="utf-8")
+    if options.junit_file:
+        Path(options.junit_file).write_bytes(junit_xml(results))
     status = exit_status(results)
     print(f"{PROG} scan: exit status {status} ({MEANING[status]})")
     return status

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import ssl
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -219,3 +220,33 @@ def exit_status(results: Sequence[TargetVerdicts]) -> int:
     if "inconclusive" in statuses or not results:
         return 2
     return 0
+
+
+def junit_xml(results: Sequence[TargetVerdicts]) -> bytes:
+    """JUnit XML: one test suite per target, one test case per control (classname: the
+    target, name: the control ID); failed is a failure, inconclusive an error, skipped skipped."""
+    suites = ElementTree.Element("testsuites", name="portal-audit scan")
+    for result in results:
+        evaluations = result.evaluations.values()
+        suite = ElementTree.SubElement(
+            suites,
+            "testsuite",
+            name=str(result.target),
+            tests=str(len(result.evaluations)),
+            failures=str(sum(e.status == "failed" for e in evaluations)),
+            errors=str(sum(e.status == "inconclusive" for e in evaluations)),
+            skipped=str(sum(e.status == "skipped" for e in evaluations)),
+        )
+        for control_id, evaluation in result.evaluations.items():
+            case = ElementTree.SubElement(
+                suite, "testcase", classname=str(result.target), name=control_id
+            )
+            outcome = {"failed": "failure", "inconclusive": "error", "skipped": "skipped"}
+            if evaluation.status in outcome:
+                element = ElementTree.SubElement(
+                    case, outcome[evaluation.status], message=evaluation.one_line()
+                )
+                element.text = "\n".join(str(finding) for finding in evaluation.findings)
+            if evaluation.measured:
+                ElementTree.SubElement(case, "system-out").text = evaluation.measured
+    return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ def scanned(
         "12",
         "--json",
         str(report),
+        "--junit",
+        str(directory / "junit.xml"),
     )
     by_port = {t["port"]: t for t in json.loads(report.read_text())["targets"]}
     by_name = {name: by_port[server.port] for name, server in running.items()}
@@ -142,3 +145,31 @@ def test_usage_errors_exit_3() -> None:
     assert bad_policy.returncode == 3 and "max_lifespan_days" in bad_policy.stderr
     missing_file = scan("--targets", "/nonexistent/targets.txt")
     assert missing_file.returncode == 3 and "/nonexistent/targets.txt" in missing_file.stderr
+
+
+def test_junit_has_a_case_per_target_and_control_with_the_verdicts(scanned: Scanned) -> None:
+    done, by_name, dead = scanned
+    junit = Path(done.args[done.args.index("--junit") + 1])
+    suites = ElementTree.parse(junit).getroot()
+    assert suites.tag == "testsuites"
+    cases = {
+        (suite.get("name"), case.get("name")): case
+        for suite in suites
+        for case in suite.iter("testcase")
+    }
+    assert len(cases) == (len(by_name) + 1) * 6
+    for (target, control), case in cases.items():
+        assert case.get("classname") == target
+        port = int(str(target).split(":")[1].split(" ")[0])
+        if port == dead:
+            assert case.find("error") is not None, (target, control)
+            continue
+        name = next(n for n, t in by_name.items() if t["port"] == port)
+        status = by_name[name]["controls"][control]["status"]
+        failure = case.find("failure")
+        assert (failure is not None) == (status == "failed"), (name, control)
+        if failure is not None:
+            assert failure.get("message")
+            findings = by_name[name]["controls"][control]["findings"]
+            failing = {f["key"] for f in findings if f["severity"] == "fail"}
+            assert failing and all(key in (failure.text or "") for key in failing), name

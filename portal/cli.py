@@ -84,6 +84,10 @@ def parser() -> UsageParser:
     scan.add_argument("--timeout", type=_positive, default=10, help="seconds per network step")
     scan.add_argument("--json", dest="json_file", help="write every verdict to this JSON file")
     scan.add_argument("--junit", dest="junit_file", help="write JUnit XML to this file")
+    scan.add_argument(
+        "--run-dir",
+        help="write the audit's summary.json and compliance matrix there, one folder per target",
+    )
     controls = commands.add_parser(
         "controls",
         help="list the controls catalogue",
@@ -139,6 +143,7 @@ def scan_hosts(options: argparse.Namespace) -> int:
         read_targets,
         scan_targets,
         url_of,
+        write_run_dir,
     )
     from portal.scan import thresholds as scan_thresholds
 
@@ -172,6 +177,8 @@ def scan_hosts(options: argparse.Namespace) -> int:
     if options.json_file:
         document = {"thresholds": applied, "targets": [r.as_dict() for r in results]}
         Path(options.json_file).write_text(json.dumps(document, indent=2), encoding="utf-8")
+    if options.run_dir:
+        write_run_dir(results, applied, set(overrides), Path(options.run_dir))
     if options.junit_file:
         Path(options.junit_file).write_bytes(junit_xml(results))
     status = exit_status(results)

@@ -18,12 +18,14 @@ import ssl
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from portal.catalogue import load_catalogue
+from portal.summary import ControlResult, build_summary, write_reports
 from scanners.header_policy import load_header_policy
 from scanners.headers import evaluate_hsts
 from scanners.http import fetch
@@ -250,3 +252,47 @@ def junit_xml(results: Sequence[TargetVerdicts]) -> bytes:
             if evaluation.measured:
                 ElementTree.SubElement(case, "system-out").text = evaluation.measured
     return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
+
+
+def target_dir_name(target: TlsTarget) -> str:
+    name = f"{target.name_to_verify}_{target.port}"
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def write_run_dir(
+    results: Sequence[TargetVerdicts],
+    applied: Mapping[str, Any],
+    overridden: set[str],
+    run_dir: Path,
+) -> None:
+    """The audit's summary.json and compliance matrix (CSV, Markdown), one directory per target."""
+    catalogue = load_catalogue()
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    for result in results:
+        controls: dict[str, ControlResult] = {}
+        for control_id, evaluation in result.evaluations.items():
+            control = catalogue.get(control_id)
+            names = list(control.threshold)
+            note = "; ".join(
+                f"{name} set by --policy" if name in overridden else f"{name}: catalogue default"
+                for name in names
+            )
+            controls[control_id] = ControlResult(
+                control_id=control_id,
+                status=evaluation.status,
+                reason=evaluation.one_line(),
+                threshold={name: applied[name] for name in names},
+                threshold_note=note,
+                measured=evaluation.measured,
+            )
+        summary = build_summary(
+            controls,
+            catalogue,
+            profile=f"portal-audit scan of {result.target}",
+            target=f"https://{result.target.host}:{result.target.port}/",
+            extra={
+                "started": started,
+                "scan": {"status": result.scan.status, "reason": result.scan.reason},
+            },
+        )
+        write_reports(summary, catalogue, run_dir / target_dir_name(result.target))

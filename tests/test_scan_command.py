@@ -64,6 +64,10 @@ def scanned(
         str(report),
         "--junit",
         str(directory / "junit.xml"),
+        "--run-dir",
+        str(directory / "run"),
+        "--policy",
+        "expiry_warning_days=20",
     )
     by_port = {t["port"]: t for t in json.loads(report.read_text())["targets"]}
     by_name = {name: by_port[server.port] for name, server in running.items()}
@@ -173,3 +177,29 @@ def test_junit_has_a_case_per_target_and_control_with_the_verdicts(scanned: Scan
             findings = by_name[name]["controls"][control]["findings"]
             failing = {f["key"] for f in findings if f["severity"] == "fail"}
             assert failing and all(key in (failure.text or "") for key in failing), name
+
+
+def test_run_dir_has_the_audit_s_summary_and_matrix_per_target(scanned: Scanned) -> None:
+    done, by_name, _ = scanned
+    run_dir = Path(done.args[done.args.index("--run-dir") + 1])
+    folders = {folder.name: folder for folder in run_dir.iterdir()}
+    assert len(folders) == len(by_name) + 1
+    port = {name: target["port"] for name, target in by_name.items()}
+    intermediate = json.loads(
+        (folders[f"{SERVER_NAME}_{port['intermediate']}"] / "summary.json").read_text()
+    )
+    legacy = json.loads((folders[f"{SERVER_NAME}_{port['legacy']}"] / "summary.json").read_text())
+    assert intermediate["verdict"] == "compliant" and legacy["verdict"] == "noncompliant"
+    assert set(intermediate["controls"]) == {
+        "TLS_PROTOCOLS",
+        "TLS_CIPHERS",
+        "TLS_CERT",
+        "TLS_VULNS",
+        "TLS_OCSP",
+        "HDR_HSTS",
+    }
+    certificate = intermediate["controls"]["TLS_CERT"]
+    assert certificate["threshold"] == {"expiry_warning_days": 20, "max_lifespan_days": 398}
+    assert "expiry_warning_days set by --policy" in certificate["threshold_note"]
+    matrix = (folders[f"{SERVER_NAME}_{port['legacy']}"] / "compliance-matrix.md").read_text()
+    assert "| TLS_PROTOCOLS | FAILED |" in matrix

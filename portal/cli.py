@@ -2,7 +2,7 @@
 
     portal-audit audit [--profile P] [options]   audit a portal (the runner, python -m portal.audit)
     portal-audit check-profile PROFILE           validate a profile without auditing
-    portal-audit scan TARGET... [--json F]       TLS verdicts of any hosts, no profile needed
+    portal-audit scan TARGET... [--json F]       TLS and header verdicts of any hosts
     portal-audit controls [--json] [--area A]    the controls catalogue: IDs, defaults, sources
     portal-audit --version
 
@@ -59,9 +59,10 @@ def parser() -> UsageParser:
     check.add_argument("profile", help="the profile (YAML)")
     scan = commands.add_parser(
         "scan",
-        help="TLS and HSTS verdicts of any hosts, without a profile",
-        description="Scan hosts' TLS and HSTS as the audit does (TLS_PROTOCOLS, TLS_CIPHERS, "
-        "TLS_CERT, TLS_VULNS, TLS_OCSP, HDR_HSTS), with the catalogue's thresholds. Targets: "
+        help="TLS and header verdicts of any hosts, without a profile",
+        description="Scan hosts' TLS and headers as the audit does (TLS_PROTOCOLS, TLS_CIPHERS, "
+        "TLS_CERT, TLS_VULNS, TLS_OCSP; HDR_HSTS, HDR_CSP, HDR_MISC of the page given or of "
+        "/), with the catalogue's thresholds. Targets: "
         "host, host:port or https://host[:port]/...; they are scanned at the same time.",
         epilog=exit_statuses().replace("bad profile or usage", "usage")
         + ". A target that does not answer is inconclusive.",

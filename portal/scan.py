@@ -1,14 +1,15 @@
-"""The TLS and HSTS verdicts of any hosts, without a portal profile (``portal-audit scan``).
+"""The TLS and header verdicts of any hosts, without a portal profile (``portal-audit scan``).
 
 Each target gets the audit's TLS controls (TLS_PROTOCOLS, TLS_CIPHERS, TLS_CERT, TLS_VULNS,
-TLS_OCSP) and HDR_HSTS with the catalogue's thresholds, the same the audit applies, unless
-``--policy`` overrides one (checked against the catalogue's limits). Targets are scanned together
-(``scanners.tls_scan.scan_many``); one that does not answer is inconclusive on its own.
+TLS_OCSP) and the header controls of one page (HDR_HSTS, HDR_CSP, HDR_MISC), with the
+catalogue's thresholds, the same the audit applies, unless ``--policy`` overrides one (checked
+against the catalogue's limits). Targets are scanned together (``scanners.tls_scan.scan_many``);
+one that does not answer is inconclusive on its own.
 
-HSTS is read over a connection that does not verify the certificate and accepts every protocol
-and suite the local OpenSSL has, so a self-signed, expired or misnamed certificate leaves the
-header judged, not unread; the verdict then says that browsers ignore it over such a
-certificate.
+Headers are read over a connection that does not verify the certificate and accepts every
+protocol and suite the local OpenSSL has, so a self-signed, expired or misnamed certificate
+leaves them judged, not unread; the HSTS verdict then says that browsers ignore HSTS over such
+a certificate.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import yaml
 from portal.catalogue import load_catalogue
 from portal.summary import ControlResult, build_summary, write_reports
 from scanners.header_policy import load_header_policy
-from scanners.headers import evaluate_hsts
+from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc
 from scanners.http import fetch
 from scanners.result import Evaluation
 from scanners.tls import (
@@ -40,7 +41,9 @@ from scanners.tls import (
 from scanners.tls_policy import load_policy
 from scanners.tls_scan import TlsScan, TlsTarget, scan_many
 
-CONTROLS = ("TLS_PROTOCOLS", "TLS_CIPHERS", "TLS_CERT", "TLS_VULNS", "TLS_OCSP", "HDR_HSTS")
+TLS_CONTROLS = ("TLS_PROTOCOLS", "TLS_CIPHERS", "TLS_CERT", "TLS_VULNS", "TLS_OCSP")
+HEADER_CONTROLS = ("HDR_HSTS", "HDR_CSP", "HDR_MISC")
+CONTROLS = TLS_CONTROLS + HEADER_CONTROLS
 # RFC 6797 section 8.1: a browser ignores HSTS received over a connection with certificate errors.
 IGNORED_OVER_BAD_CERTIFICATE = (
     "browsers ignore HSTS received over an invalid certificate (RFC 6797 section 8.1); the "
@@ -162,19 +165,25 @@ def reading_context() -> ssl.SSLContext:
     return context
 
 
-def hsts_of(
-    target: TlsTarget, url: str, applied: Mapping[str, Any], certificate: Evaluation, timeout: float
-) -> Evaluation:
+def headers_of(
+    url: str, applied: Mapping[str, Any], certificate: Evaluation, timeout: float
+) -> dict[str, Evaluation]:
+    """HDR_HSTS, HDR_CSP and HDR_MISC of the page at ``url``, read whatever the certificate."""
     probe = fetch(url, ssl_context=reading_context(), timeout=timeout, kind="page")
-    evaluation = evaluate_hsts(
+    policy = load_header_policy()
+    hsts = evaluate_hsts(
         [probe],
-        load_header_policy(),
+        policy,
         min_max_age=int(applied["min_max_age_seconds"]),
         recommended_max_age=int(applied["recommended_max_age_seconds"]),
     )
-    if certificate.status == "failed" and evaluation.status in ("passed", "failed"):
-        return replace(evaluation, reason=f"{evaluation.reason}; {IGNORED_OVER_BAD_CERTIFICATE}")
-    return evaluation
+    if certificate.status == "failed" and hsts.status in ("passed", "failed"):
+        hsts = replace(hsts, reason=f"{hsts.reason}; {IGNORED_OVER_BAD_CERTIFICATE}")
+    return {
+        "HDR_HSTS": hsts,
+        "HDR_CSP": evaluate_csp([probe], policy),
+        "HDR_MISC": evaluate_misc([probe], policy),
+    }
 
 
 def evaluate(
@@ -209,7 +218,7 @@ def scan_targets(
     results = []
     for target, url, scan in zip(targets, urls, scans, strict=True):
         evaluations = evaluate(scan, applied, now)
-        evaluations["HDR_HSTS"] = hsts_of(target, url, applied, evaluations["TLS_CERT"], timeout)
+        evaluations.update(headers_of(url, applied, evaluations["TLS_CERT"], timeout))
         results.append(TargetVerdicts(target, scan, evaluations))
     return results
 

@@ -88,11 +88,13 @@ def test_every_server_gets_the_audit_s_findings(scanned: Scanned) -> None:
         ), name
 
 
-def test_hsts_is_judged_whatever_the_certificate(scanned: Scanned) -> None:
+def test_headers_are_judged_whatever_the_certificate(scanned: Scanned) -> None:
     _, by_name, _ = scanned
     for name in EXPECTED_KEYS:
+        for control in ("HDR_HSTS", "HDR_CSP", "HDR_MISC"):
+            verdict = by_name[name]["controls"][control]
+            assert verdict["status"] == "passed", (name, control, verdict["reason"])
         hsts = by_name[name]["controls"]["HDR_HSTS"]
-        assert hsts["status"] == "passed", (name, hsts["reason"])
         certificate_failed = by_name[name]["controls"]["TLS_CERT"]["status"] == "failed"
         assert ("RFC 6797 section 8.1" in hsts["reason"]) == certificate_failed, name
     # Self-signed, misnamed, expired, SHA-1 and 1024-bit RSA certificates all left it readable.
@@ -161,7 +163,7 @@ def test_junit_has_a_case_per_target_and_control_with_the_verdicts(scanned: Scan
         for suite in suites
         for case in suite.iter("testcase")
     }
-    assert len(cases) == (len(by_name) + 1) * 6
+    assert len(cases) == (len(by_name) + 1) * 8
     for (target, control), case in cases.items():
         assert case.get("classname") == target
         port = int(str(target).split(":")[1].split(" ")[0])
@@ -197,6 +199,8 @@ def test_run_dir_has_the_audit_s_summary_and_matrix_per_target(scanned: Scanned)
         "TLS_VULNS",
         "TLS_OCSP",
         "HDR_HSTS",
+        "HDR_CSP",
+        "HDR_MISC",
     }
     certificate = intermediate["controls"]["TLS_CERT"]
     assert certificate["threshold"] == {"expiry_warning_days": 20, "max_lifespan_days": 398}

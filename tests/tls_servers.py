@@ -348,10 +348,14 @@ def _server_context(config: ServerConfig, cert_path: Path, key_path: Path) -> ss
     return context
 
 
-# With HSTS for two years, so the header is there to judge whatever the certificate.
+# With the security headers a portal must send, so they are there to judge whatever the
+# certificate.
 _HTTP_RESPONSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
     b"Strict-Transport-Security: max-age=63072000\r\n"
+    b"Content-Security-Policy: default-src 'none'; object-src 'none'; base-uri 'none'; "
+    b"frame-ancestors 'none'\r\n"
+    b"X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
     b"Connection: close\r\n\r\nok\n"
 )
 

@@ -18,6 +18,7 @@ import datetime
 import ssl
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -215,12 +216,22 @@ def scan_targets(
 ) -> list[TargetVerdicts]:
     scans = scan_many(targets, timeout=timeout, concurrency=concurrency)
     now = datetime.datetime.now(datetime.UTC)
-    results = []
-    for target, url, scan in zip(targets, urls, scans, strict=True):
-        evaluations = evaluate(scan, applied, now)
-        evaluations.update(headers_of(url, applied, evaluations["TLS_CERT"], timeout))
-        results.append(TargetVerdicts(target, scan, evaluations))
-    return results
+    tls = [evaluate(scan, applied, now) for scan in scans]
+
+    def headers(index: int) -> dict[str, Evaluation]:
+        scan = scans[index]
+        if scan.status != "completed":
+            reason = f"no TLS connection to read the page's headers over: {scan.reason}"
+            return {control: Evaluation("inconclusive", reason) for control in HEADER_CONTROLS}
+        return headers_of(urls[index], applied, tls[index]["TLS_CERT"], timeout)
+
+    # Each read is bounded by ``timeout``; they run side by side as the TLS scans did.
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        read = list(pool.map(headers, range(len(targets))))
+    return [
+        TargetVerdicts(target, scan, {**tls[index], **read[index]})
+        for index, (target, scan) in enumerate(zip(targets, scans, strict=True))
+    ]
 
 
 def exit_status(results: Sequence[TargetVerdicts]) -> int:

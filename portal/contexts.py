@@ -72,7 +72,7 @@ class Contexts:
         context.on("response", self._register_set_cookies)
         self.pages.watch(context)
         context.set_default_timeout(self.profile.timeouts.navigation_seconds * 1000)
-        # DOM snapshots of every action, without the screencast: its frames were about a tenth
+        # DOM snapshots of every action, without the screencast: its frames were about 7 %
         # of an audit's CPU (docs/benchmarks.md), and a failed scenario gets a screenshot anyway.
         context.tracing.start(screenshots=False, snapshots=True)
         if cookies:

@@ -222,11 +222,34 @@ class Control(BaseModel):
         return self.id.lower()
 
 
+class Standard(BaseModel):
+    """A standard the controls cite: its name and where to read it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    url: str
+
+
 class Catalogue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int
     controls: list[Control]
+    standards: dict[str, Standard]
+
+    @model_validator(mode="after")
+    def _sources_cite_known_standards(self) -> Catalogue:
+        for control in self.controls:
+            for source in control.sources:
+                if source.split()[0] not in self.standards:
+                    known = ", ".join(self.standards)
+                    raise ValueError(f"{control.id}: source {source!r} cites none of {known}")
+        return self
+
+    def standard_of(self, source: str) -> Standard:
+        """The standard a source such as ``A4 V3.3.2`` cites."""
+        return self.standards[source.split()[0]]
 
     @model_validator(mode="after")
     def _shared_thresholds_agree(self) -> Catalogue:

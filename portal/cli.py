@@ -86,6 +86,11 @@ def parser() -> UsageParser:
     scan.add_argument("--json", dest="json_file", help="write every verdict to this JSON file")
     scan.add_argument("--junit", dest="junit_file", help="write JUnit XML to this file")
     scan.add_argument(
+        "--sarif",
+        dest="sarif_file",
+        help="write a SARIF 2.1.0 log (failed, inconclusive and advisory controls) to this file",
+    )
+    scan.add_argument(
         "--run-dir",
         help="write the audit's summary.json and compliance matrix there, one folder per target",
     )
@@ -142,6 +147,7 @@ def scan_hosts(options: argparse.Namespace) -> int:
         junit_xml,
         parse_target,
         read_targets,
+        sarif_document,
         scan_targets,
         url_of,
         write_run_dir,
@@ -182,6 +188,9 @@ def scan_hosts(options: argparse.Namespace) -> int:
         write_run_dir(results, applied, set(overrides), Path(options.run_dir))
     if options.junit_file:
         Path(options.junit_file).write_bytes(junit_xml(results))
+    if options.sarif_file:
+        document = sarif_document(results, tool_version=tool_version())
+        Path(options.sarif_file).write_text(json.dumps(document, indent=2), encoding="utf-8")
     status = exit_status(results)
     print(f"{PROG} scan: exit status {status} ({MEANING[status]})")
     return status
@@ -236,7 +245,10 @@ def list_controls(as_json: bool, area: str | None) -> int:
         print(f"{PROG}: no area {area!r}; the areas are {', '.join(areas)}", file=sys.stderr)
         return 3
     if as_json:
-        print(json.dumps({"controls": rows}, indent=2))
+        from portal.catalogue import load_catalogue
+
+        standards = {k: s.model_dump() for k, s in load_catalogue().standards.items()}
+        print(json.dumps({"controls": rows, "standards": standards}, indent=2))
         return 0
     for row in rows:
         kind = ", ".join(k for k in ("destructive", "slow") if row[k])

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from portal.catalogue import load_catalogue
+from portal.sarif import Judged, sarif_log
 from portal.summary import ControlResult, build_summary, write_reports
 from scanners.header_policy import load_header_policy
 from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc
@@ -126,6 +127,7 @@ def thresholds(overrides: Mapping[str, str]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class TargetVerdicts:
     target: TlsTarget
+    url: str  # the page whose headers were read
     scan: TlsScan
     evaluations: dict[str, Evaluation]
 
@@ -134,6 +136,7 @@ class TargetVerdicts:
             "target": str(self.target),
             "host": self.target.host,
             "port": self.target.port,
+            "url": self.url,
             "scan": {"status": self.scan.status, "reason": self.scan.reason},
             "controls": {
                 control_id: {
@@ -229,7 +232,7 @@ def scan_targets(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         read = list(pool.map(headers, range(len(targets))))
     return [
-        TargetVerdicts(target, scan, {**tls[index], **read[index]})
+        TargetVerdicts(target, urls[index], scan, {**tls[index], **read[index]})
         for index, (target, scan) in enumerate(zip(targets, scans, strict=True))
     ]
 
@@ -272,6 +275,24 @@ def junit_xml(results: Sequence[TargetVerdicts]) -> bytes:
             if evaluation.measured:
                 ElementTree.SubElement(case, "system-out").text = evaluation.measured
     return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
+
+
+def sarif_document(results: Sequence[TargetVerdicts], *, tool_version: str) -> dict[str, Any]:
+    """The SARIF log: a result per failed, inconclusive or advisory control of each target,
+    located at the target's URL."""
+    verdicts = [
+        Judged(
+            control_id=control_id,
+            status=evaluation.status,
+            reason=evaluation.one_line(),
+            uri=result.url,
+            advisories=tuple(str(finding) for finding in evaluation.warnings),
+            measured=evaluation.measured,
+        )
+        for result in results
+        for control_id, evaluation in result.evaluations.items()
+    ]
+    return sarif_log(verdicts, load_catalogue(), tool_version=tool_version)
 
 
 def target_dir_name(target: TlsTarget) -> str:

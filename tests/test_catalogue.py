@@ -27,3 +27,21 @@ def test_defaults_and_overrides_arrive_typed() -> None:
     assert applied.lockout_seconds == 60.0 and type(applied.lockout_seconds) is float
     assert applied.same_site == ("Strict",)
     assert type(applied.max_failures) is int and applied.composition_rules_allowed is False
+
+
+def test_every_source_cites_a_standard_with_a_link() -> None:
+    catalogue = load_catalogue()
+    for control in catalogue.controls:
+        for source in control.sources:
+            assert catalogue.standard_of(source).url.startswith("https://"), source
+
+
+def test_a_source_citing_an_unknown_standard_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from portal.catalogue import Catalogue
+
+    data = load_catalogue().model_dump()
+    data["controls"][0]["sources"] = ["ISO 27001 A.9"]
+    with pytest.raises(ValidationError, match="'ISO 27001 A.9' cites none of A4, A5"):
+        Catalogue.model_validate(data)

@@ -56,6 +56,9 @@ def test_controls_lists_the_catalogue_as_json_and_as_a_table() -> None:
     abs_row = next(row for row in rows if row["id"] == "SESS_ABS")
     assert abs_row["threshold"] == {"absolute_timeout_seconds": 43200}
     assert abs_row["slow"] is True and abs_row["marker"] == "sess_abs"
+    standards = json.loads(listed.stdout)["standards"]
+    assert standards["r4"]["name"] == "NIST SP 800-63B-4 (2025)"
+    assert {source.split()[0] for row in rows for source in row["sources"]} <= set(standards)
     table = portal_audit("controls", "--area", "transport")
     assert table.returncode == 0, table.stderr
     shown = {line.split()[0] for line in table.stdout.splitlines() if line[:1].strip()}

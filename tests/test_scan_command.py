@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from portal.scan import ScanUsageError, parse_target, read_targets, thresholds
+from tests.sarif_schema import sarif_errors
 from tests.test_tls_scanner import EXPECTED_KEYS
 from tests.tls_servers import CONFIGS, HOST, SERVER_NAME, LocalPki, RunningServer, free_port
 from tests.tls_servers import tls_servers as start_servers
@@ -64,6 +65,8 @@ def scanned(
         str(report),
         "--junit",
         str(directory / "junit.xml"),
+        "--sarif",
+        str(directory / "scan.sarif"),
         "--run-dir",
         str(directory / "run"),
         "--policy",
@@ -179,6 +182,63 @@ def test_junit_has_a_case_per_target_and_control_with_the_verdicts(scanned: Scan
             findings = by_name[name]["controls"][control]["findings"]
             failing = {f["key"] for f in findings if f["severity"] == "fail"}
             assert failing and all(key in (failure.text or "") for key in failing), name
+
+
+def test_sarif_log_is_valid_and_has_a_result_per_control_needing_attention(
+    scanned: Scanned,
+) -> None:
+    done, by_name, dead = scanned
+    log = json.loads(Path(done.args[done.args.index("--sarif") + 1]).read_text())
+    assert sarif_errors(log) == []
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [rule["id"] for rule in rules] == [
+        "HDR_HSTS",
+        "HDR_CSP",
+        "HDR_MISC",
+        "TLS_PROTOCOLS",
+        "TLS_CIPHERS",
+        "TLS_CERT",
+        "TLS_VULNS",
+        "TLS_OCSP",
+    ]
+    hsts = next(rule for rule in rules if rule["id"] == "HDR_HSTS")
+    assert hsts["helpUri"].startswith("https://github.com/OWASP/ASVS/")
+    assert {"transport", "Moz 63072000"} <= set(hsts["properties"]["tags"])
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    for result in run["results"]:
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert (uri, result["ruleId"]) not in results
+        results[(uri, result["ruleId"])] = result
+    expected: dict[tuple[str, str], tuple[str, str]] = {}
+    for target in by_name.values():
+        for control, verdict in target["controls"].items():
+            advisory = any(f["severity"] == "warn" for f in verdict["findings"])
+            if verdict["status"] == "failed":
+                expected[(target["url"], control)] = ("fail", "error")
+            elif verdict["status"] == "passed" and advisory:
+                expected[(target["url"], control)] = ("fail", "warning")
+    for control in by_name["intermediate"]["controls"]:
+        expected[(f"https://{HOST}:{dead}/", control)] = ("open", "none")
+    assert {key: (r["kind"], r["level"]) for key, r in results.items()} == expected
+    # Failures, advisories and inconclusive targets all occur in this scan.
+    assert set(expected.values()) == {
+        ("fail", "error"),
+        ("fail", "warning"),
+        ("open", "none"),
+    }
+    for (_, control), result in results.items():
+        if result["level"] == "error":
+            assert result["message"]["text"], control
+    assert sum(run["properties"]["statuses"].values()) == (len(by_name) + 1) * 8
+
+
+def test_the_sarif_schema_check_finds_a_broken_log() -> None:
+    broken = {"version": "2.1.0", "runs": [{"tool": {"driver": {}}, "results": [{}]}]}
+    errors = sarif_errors(broken)
+    assert any("'name' is a required property" in error for error in errors), errors
+    assert any("'message' is a required property" in error for error in errors), errors
 
 
 def test_run_dir_has_the_audit_s_summary_and_matrix_per_target(scanned: Scanned) -> None:

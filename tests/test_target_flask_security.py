@@ -77,6 +77,10 @@ def run_target_audit(tmp_path: Path, configuration: str) -> AuditResult:
         str(run_dir),
         "--no-latest",
         "--no-html",
+        # The two deployments are audited side by side: one process each is one per core on
+        # the two-core machines this runs on, as a single audit's default workers would be.
+        "--workers",
+        "1",
         "--",
         "-p",
         PROVIDER,

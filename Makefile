@@ -5,7 +5,7 @@ VENV := .venv
 PROFILE ?= profiles/reference.yaml
 WEAKEN ?=
 ARGS ?=
-TYPED := portal scanners steps tests reference_portal benchmarks tools targets
+TYPED := portal scanners steps tests reference_portal benchmarks tools targets setup.py
 
 .PHONY: setup browser audit test targets test-targets lint format clean
 

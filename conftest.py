@@ -1,5 +1,5 @@
-"""The step modules for every pytest run in this repository, and the audit plugin and the
-reference portal's target provider as a fallback.
+"""The audit plugin (which brings the step modules) and the reference portal's target provider
+as a fallback, and the Flask-Security target's provider.
 
 Installed (``make setup``), pytest loads ``portal.plugin`` and ``reference_portal.audit_target``
 through their ``pytest11`` entry points, which carry those same names, so listing them here is a
@@ -11,12 +11,4 @@ pytest_plugins = [
     "portal.plugin",
     "reference_portal.audit_target",
     "targets.flask_security.audit_target",
-    "steps.common",
-    "steps.session",
-    "steps.session_tokens",
-    "steps.transport",
-    "steps.authentication",
-    "steps.mfa",
-    "steps.access",
-    "steps.passwords",
 ]

@@ -31,11 +31,14 @@ from portal.report_files import (
     make_report_offline,
     secure_runs_dir,
 )
+from portal.resources import CHECKOUT, is_installed_copy, reports_root, steps_dir, suite_root
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNS = ROOT / "reports" / "runs"
-LATEST = ROOT / "reports" / "latest"
-ALLURE = ROOT / "node_modules" / ".bin" / "allure"
+ROOT = suite_root()
+RUNS = reports_root() / "runs"
+LATEST = reports_root() / "latest"
+# The checkout's Allure CLI (make setup); an installed copy uses one on PATH, if any.
+ALLURE = CHECKOUT / "node_modules" / ".bin" / "allure"
+ALLURE_VERSION = "3.18.0"  # package.json's
 MEANING = {
     0: "compliant",
     1: "noncompliant",
@@ -135,9 +138,14 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
         sys.executable,
         "-m",
         "pytest",
-        str(ROOT / "steps"),
+        str(steps_dir()),
+        # The suite's own pytest settings (the scenarios' folder), wherever this runs from.
+        "-c",
+        str(ROOT / "pytest.ini"),
+        "--rootdir",
+        str(ROOT),
         "--profile",
-        args.profile,
+        str(Path(args.profile).resolve()),
         "--audit-dir",
         str(run_dir),
         f"--alluredir={run_dir / 'allure-results'}",
@@ -160,7 +168,9 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
         command.append("--allow-destructive")
     if args.deny_destructive:
         command.append("--deny-destructive")
-    return run_forwarding_signals(command + extra, ROOT)
+    # A checkout runs pytest from its root, so its targets/ providers (``-p targets...``)
+    # import; an installed copy from where it was called, for the caller's own providers.
+    return run_forwarding_signals(command + extra, Path.cwd() if is_installed_copy() else CHECKOUT)
 
 
 def render_allure(run_dir: Path, title: str) -> str | None:
@@ -171,6 +181,10 @@ def render_allure(run_dir: Path, title: str) -> str | None:
     allure = shutil.which("allure", path=str(ALLURE.parent)) or (
         str(ALLURE) if ALLURE.exists() else None
     )
+    if allure is None and is_installed_copy():
+        allure = shutil.which("allure")
+        if allure is None:
+            return f"no Allure report CLI on PATH (npm install -g allure@{ALLURE_VERSION})"
     if allure is None:
         return "the Allure report CLI is not installed (run `make setup`)"
     output = run_dir / "allure-report"

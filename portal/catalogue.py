@@ -16,7 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
-CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "catalogue" / "controls.yaml"
+from portal.resources import suite_root
+
+CATALOGUE_PATH = suite_root() / "catalogue" / "controls.yaml"
 _INTEGER_TEXT = re.compile(r"[-+]?[0-9]+")
 
 

@@ -66,6 +66,19 @@ from portal.run import (
 )
 from portal.targets import TargetHooks
 
+# The step definitions come with the plugin, so an installed portal-audit audits with plain
+# ``pytest --profile P`` and no conftest of its own.
+pytest_plugins = [
+    "steps.common",
+    "steps.session",
+    "steps.session_tokens",
+    "steps.transport",
+    "steps.authentication",
+    "steps.mfa",
+    "steps.access",
+    "steps.passwords",
+]
+
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(TargetHooks)

@@ -43,6 +43,7 @@ from portal.probe_mailbox import ProbeMailbox, post_outcome, post_started
 from portal.profile import DEFAULT_DRIVER, Profile, load_profile, target_of
 from portal.profile_file import ProfileError, read_raw
 from portal.report_files import PRIVATE_UMASK
+from portal.resources import reports_root, suite_root
 from portal.roles import conflicts as account_conflicts
 from portal.roles import parallel_groups
 from portal.roles import waits as account_waits
@@ -50,9 +51,8 @@ from portal.run_stop import RunStopper, run_seconds
 from portal.summary import ControlResult
 from portal.targets import NoProvider, Target, start_target
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PROFILE = ROOT / "profiles" / "reference.yaml"
-RUNS_DIR = ROOT / "reports" / "runs"
+DEFAULT_PROFILE = suite_root() / "profiles" / "reference.yaml"
+RUNS_DIR = reports_root() / "runs"
 AUDIT_KEY = pytest.StashKey["AuditRun"]()
 RECORD_KEY = pytest.StashKey["ControlRecord"]()
 EXIT_BAD_PROFILE = 3

@@ -83,6 +83,12 @@ def parser() -> UsageParser:
     )
     scan.add_argument("--concurrency", type=_positive, default=10, help="servers at once")
     scan.add_argument("--timeout", type=_positive, default=10, help="seconds per network step")
+    scan.add_argument(
+        "--plain-http-port",
+        type=_port,
+        default=80,
+        help="where each host's plain HTTP is asked for, for AUTH_HTTPS's redirect (default 80)",
+    )
     scan.add_argument("--json", dest="json_file", help="write every verdict to this JSON file")
     scan.add_argument("--junit", dest="junit_file", help="write JUnit XML to this file")
     scan.add_argument(
@@ -175,7 +181,12 @@ def scan_hosts(options: argparse.Namespace) -> int:
         print(f"{PROG} scan: {exc}", file=sys.stderr)
         return 3
     results = scan_targets(
-        targets, urls, applied, timeout=options.timeout, concurrency=options.concurrency
+        targets,
+        urls,
+        applied,
+        timeout=options.timeout,
+        concurrency=options.concurrency,
+        plain_http_port=options.plain_http_port,
     )
     for result in results:
         print(str(result.target))
@@ -194,6 +205,13 @@ def scan_hosts(options: argparse.Namespace) -> int:
     status = exit_status(results)
     print(f"{PROG} scan: exit status {status} ({MEANING[status]})")
     return status
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a port from 1 to 65535: {text!r}")
+    return value
 
 
 def _setting(text: str) -> tuple[str, str]:

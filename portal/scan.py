@@ -1,8 +1,10 @@
 """The TLS and header verdicts of any hosts, without a portal profile (``portal-audit scan``).
 
 Each target gets the audit's TLS controls (TLS_PROTOCOLS, TLS_CIPHERS, TLS_CERT, TLS_VULNS,
-TLS_OCSP) and the header controls of one page (HDR_HSTS, HDR_CSP, HDR_MISC), with the
-catalogue's thresholds, the same the audit applies, unless ``--policy`` overrides one (checked
+TLS_OCSP), the header controls of one page (HDR_HSTS, HDR_CSP, HDR_MISC) and the half of
+AUTH_HTTPS a scan can see (the page asked for over plain HTTP redirects to https or is not
+served; the password's own transport needs a sign-in, so an audit), with the catalogue's
+thresholds, the same the audit applies, unless ``--policy`` overrides one (checked
 against the catalogue's limits). Targets are scanned together (``scanners.tls_scan.scan_many``);
 one that does not answer is inconclusive on its own.
 
@@ -22,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -33,6 +35,7 @@ from scanners.header_policy import load_header_policy
 from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc
 from scanners.http import fetch
 from scanners.result import Evaluation
+from scanners.sign_in_transport import evaluate_https_redirect
 from scanners.tls import (
     evaluate_certificate,
     evaluate_ciphers,
@@ -45,7 +48,13 @@ from scanners.tls_scan import TlsScan, TlsTarget, scan_many
 
 TLS_CONTROLS = ("TLS_PROTOCOLS", "TLS_CIPHERS", "TLS_CERT", "TLS_VULNS", "TLS_OCSP")
 HEADER_CONTROLS = ("HDR_HSTS", "HDR_CSP", "HDR_MISC")
-CONTROLS = TLS_CONTROLS + HEADER_CONTROLS
+PLAIN_HTTP_CONTROLS = ("AUTH_HTTPS",)
+CONTROLS = TLS_CONTROLS + HEADER_CONTROLS + PLAIN_HTTP_CONTROLS
+PLAIN_HTTP_PORT = 80
+SCAN_SHOWS_ONLY_THE_REDIRECT = (
+    "the scan checks the plain-HTTP redirect only; that the password is sent only over https "
+    "needs a sign-in (an audit)"
+)
 # RFC 6797 section 8.1: a browser ignores HSTS received over a connection with certificate errors.
 IGNORED_OVER_BAD_CERTIFICATE = (
     "browsers ignore HSTS received over an invalid certificate (RFC 6797 section 8.1); the "
@@ -89,6 +98,28 @@ def url_of(text: str, target: TlsTarget) -> str:
         return given
     host = f"[{target.host}]" if ":" in target.host else target.host
     return f"https://{host}:{target.port}/"
+
+
+def plain_http_url(url: str, port: int = PLAIN_HTTP_PORT) -> str:
+    """The page ``url`` (https) asked for over plain HTTP on ``port``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if port != PLAIN_HTTP_PORT:
+        netloc += f":{port}"
+    return urlunsplit(("http", netloc, parts.path or "/", parts.query, ""))
+
+
+def plain_http_of(url: str, port: int, scan: TlsScan, timeout: float) -> Evaluation:
+    """AUTH_HTTPS's redirect half for ``url``. Plain HTTP refused counts as not served only
+    when the host answered over TLS: a host that answers nothing proves nothing."""
+    if scan.status != "completed":
+        reason = f"no TLS answer, so plain HTTP refused would prove nothing: {scan.reason}"
+        return Evaluation("inconclusive", reason)
+    evaluation = evaluate_https_redirect(
+        fetch(plain_http_url(url, port), ssl_context=None, timeout=timeout, kind="http")
+    )
+    return replace(evaluation, reason=f"{evaluation.reason} ({SCAN_SHOWS_ONLY_THE_REDIRECT})")
 
 
 def read_targets(text: str, name: str) -> list[str]:
@@ -216,6 +247,7 @@ def scan_targets(
     *,
     timeout: float = 10.0,
     concurrency: int = 10,
+    plain_http_port: int = PLAIN_HTTP_PORT,
 ) -> list[TargetVerdicts]:
     scans = scan_many(targets, timeout=timeout, concurrency=concurrency)
     now = datetime.datetime.now(datetime.UTC)
@@ -225,8 +257,10 @@ def scan_targets(
         scan = scans[index]
         if scan.status != "completed":
             reason = f"no TLS connection to read the page's headers over: {scan.reason}"
-            return {control: Evaluation("inconclusive", reason) for control in HEADER_CONTROLS}
-        return headers_of(urls[index], applied, tls[index]["TLS_CERT"], timeout)
+            read = {control: Evaluation("inconclusive", reason) for control in HEADER_CONTROLS}
+        else:
+            read = headers_of(urls[index], applied, tls[index]["TLS_CERT"], timeout)
+        return {**read, "AUTH_HTTPS": plain_http_of(urls[index], plain_http_port, scan, timeout)}
 
     # Each read is bounded by ``timeout``; they run side by side as the TLS scans did.
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

@@ -185,6 +185,8 @@ def test_the_installed_scan_gives_the_checkout_s_verdicts(installed: Installed) 
             SERVER_NAME,
             "--ca-file",
             str(pki.ca_file),
+            "--plain-http-port",
+            str(dead),
         ]
         from_wheel = installed.run("scan", *arguments, "--json", "wheel.json")
         from_checkout = subprocess.run(

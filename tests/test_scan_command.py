@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from portal.scan import ScanUsageError, parse_target, read_targets, thresholds
+from portal.scan import ScanUsageError, parse_target, plain_http_url, read_targets, thresholds
 from tests.sarif_schema import sarif_errors
 from tests.test_tls_scanner import EXPECTED_KEYS
 from tests.tls_servers import CONFIGS, HOST, SERVER_NAME, LocalPki, RunningServer, free_port
@@ -61,6 +64,9 @@ def scanned(
         str(ca_file),
         "--concurrency",
         "12",
+        # Nothing listens there: plain HTTP is not served by the live hosts (AUTH_HTTPS).
+        "--plain-http-port",
+        str(dead),
         "--json",
         str(report),
         "--junit",
@@ -166,7 +172,7 @@ def test_junit_has_a_case_per_target_and_control_with_the_verdicts(scanned: Scan
         for suite in suites
         for case in suite.iter("testcase")
     }
-    assert len(cases) == (len(by_name) + 1) * 8
+    assert len(cases) == (len(by_name) + 1) * 9
     for (target, control), case in cases.items():
         assert case.get("classname") == target
         port = int(str(target).split(":")[1].split(" ")[0])
@@ -193,6 +199,7 @@ def test_sarif_log_is_valid_and_has_a_result_per_control_needing_attention(
     run = log["runs"][0]
     rules = run["tool"]["driver"]["rules"]
     assert [rule["id"] for rule in rules] == [
+        "AUTH_HTTPS",
         "HDR_HSTS",
         "HDR_CSP",
         "HDR_MISC",
@@ -231,7 +238,7 @@ def test_sarif_log_is_valid_and_has_a_result_per_control_needing_attention(
     for (_, control), result in results.items():
         if result["level"] == "error":
             assert result["message"]["text"], control
-    assert sum(run["properties"]["statuses"].values()) == (len(by_name) + 1) * 8
+    assert sum(run["properties"]["statuses"].values()) == (len(by_name) + 1) * 9
 
 
 def test_the_sarif_schema_check_finds_a_broken_log() -> None:
@@ -253,6 +260,7 @@ def test_run_dir_has_the_audit_s_summary_and_matrix_per_target(scanned: Scanned)
     legacy = json.loads((folders[f"{SERVER_NAME}_{port['legacy']}"] / "summary.json").read_text())
     assert intermediate["verdict"] == "compliant" and legacy["verdict"] == "noncompliant"
     assert set(intermediate["controls"]) == {
+        "AUTH_HTTPS",
         "TLS_PROTOCOLS",
         "TLS_CIPHERS",
         "TLS_CERT",
@@ -267,3 +275,67 @@ def test_run_dir_has_the_audit_s_summary_and_matrix_per_target(scanned: Scanned)
     assert "expiry_warning_days set by --policy" in certificate["threshold_note"]
     matrix = (folders[f"{SERVER_NAME}_{port['legacy']}"] / "compliance-matrix.md").read_text()
     assert "| TLS_PROTOCOLS | FAILED |" in matrix
+
+
+class _PlainHttp(BaseHTTPRequestHandler):
+    redirect = True
+
+    def do_GET(self) -> None:
+        if self.redirect:
+            self.send_response(301)
+            self.send_header("Location", f"https://{SERVER_NAME}{self.path}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def plain_http(redirect: bool) -> Iterator[int]:
+    handler = type("Handler", (_PlainHttp,), {"redirect": redirect})
+    server = ThreadingHTTPServer((HOST, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_plain_http_must_redirect_to_https_or_not_be_served(
+    servers: tuple[dict[str, RunningServer], Path], tmp_path: Path
+) -> None:
+    running, ca_file = servers
+    target = f"https://{HOST}:{running['intermediate'].port}/login?next=%2F"
+    verdicts = {}
+    with plain_http(redirect=True) as redirecting, plain_http(redirect=False) as serving:
+        for name, port in (("redirects", redirecting), ("serves", serving)):
+            report = tmp_path / f"{name}.json"
+            scan(
+                target,
+                "--sni",
+                SERVER_NAME,
+                "--ca-file",
+                str(ca_file),
+                "--plain-http-port",
+                str(port),
+                "--json",
+                str(report),
+            )
+            verdicts[name] = json.loads(report.read_text())["targets"][0]["controls"]["AUTH_HTTPS"]
+    assert verdicts["redirects"]["status"] == "passed", verdicts["redirects"]
+    assert "an audit" in verdicts["redirects"]["reason"]
+    served = verdicts["serves"]
+    assert served["status"] == "failed", served
+    assert [f["key"] for f in served["findings"]] == ["https.plain_http_served"]
+    assert served["findings"][0]["where"] == f"http://{HOST}:{serving}/login?next=%2F"
+
+
+def test_the_plain_http_url_keeps_the_page_and_names_the_port() -> None:
+    assert plain_http_url("https://portal.example/login?x=1") == "http://portal.example/login?x=1"
+    assert plain_http_url("https://[::1]:8443/", 8080) == "http://[::1]:8080/"

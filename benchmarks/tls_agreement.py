@@ -115,7 +115,14 @@ def run_scanner(server: RunningServer, policy: MozillaPolicy, work: Path) -> Ver
         for evaluation in (
             evaluate_protocols(scan, policy),
             evaluate_ciphers(scan, policy),
-            evaluate_certificate(scan, policy, now=now, warn_days=WARN_DAYS),
+            evaluate_certificate(
+                scan,
+                policy,
+                now=now,
+                warn_days=WARN_DAYS,
+                # The tools are compared on Mozilla's own limit, as their columns are.
+                max_lifespan_days=policy.maximum_certificate_lifespan_days,
+            ),
         )
         for finding in evaluation.findings
     }

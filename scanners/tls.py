@@ -187,12 +187,16 @@ def evaluate_certificate(
     policy: MozillaPolicy,
     *,
     now: datetime.datetime,
-    warn_days: int = 30,
-    max_lifespan_days: int | None = None,
+    warn_days: int,
+    max_lifespan_days: int,
 ) -> Evaluation:
     """TLS_CERT: trusted chain, matching name, in date (warn ``warn_days`` ahead of expiry),
-    lifespan within the profile (or ``max_lifespan_days``), key type/size and signature allowed."""
-    max_lifespan = max_lifespan_days or policy.maximum_certificate_lifespan_days
+    lifespan at most ``max_lifespan_days``, key type/size and signature allowed.
+
+    The two numbers have no default here: callers pass the catalogue's (or a profile's), so
+    the audit, ``portal-audit scan`` and any other caller apply one set of defaults.
+    """
+    max_lifespan = max_lifespan_days
     min_rsa = policy.rsa_key_size or _MIN_RSA_BITS
     threshold = (
         f"{policy.label}: trusted chain, name matches, not expired, warn < {warn_days} d "

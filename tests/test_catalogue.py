@@ -45,3 +45,13 @@ def test_a_source_citing_an_unknown_standard_is_refused() -> None:
     data["controls"][0]["sources"] = ["ISO 27001 A.9"]
     with pytest.raises(ValidationError, match="'ISO 27001 A.9' cites none of A4, A5"):
         Catalogue.model_validate(data)
+
+
+def test_the_header_policy_file_agrees_with_the_catalogue_defaults() -> None:
+    """HSTS falls back to the header policy file's numbers: they are the catalogue's."""
+    from scanners.header_policy import load_header_policy
+
+    hsts = load_catalogue().get("HDR_HSTS").threshold
+    policy = load_header_policy()
+    assert policy.hsts_min_max_age == hsts["min_max_age_seconds"]
+    assert policy.hsts_recommended_max_age == hsts["recommended_max_age_seconds"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.catalogue import load_catalogue
 from scanners.result import Evaluation
 from scanners.tls import (
     evaluate_certificate,
@@ -35,6 +36,12 @@ from tests.tls_servers import (
 )
 
 DATA = Path(__file__).parent / "data" / "tls"
+# TLS_CERT's catalogue defaults, as the audit and portal-audit scan pass them.
+_CERT_THRESHOLD = load_catalogue().get("TLS_CERT").threshold
+CERT = {
+    "warn_days": _CERT_THRESHOLD["expiry_warning_days"],
+    "max_lifespan_days": _CERT_THRESHOLD["max_lifespan_days"],
+}
 
 # What each local server configuration must produce under Mozilla 6.0 intermediate: every
 # finding key of every evaluator, and nothing more.
@@ -66,7 +73,7 @@ def all_evaluations(
     return [
         evaluate_protocols(scan, policy),
         evaluate_ciphers(scan, policy),
-        evaluate_certificate(scan, policy, now=now or scan.scanned_at),
+        evaluate_certificate(scan, policy, now=now or scan.scanned_at, **CERT),
         evaluate_vulnerabilities(scan),
         evaluate_ocsp(scan),
     ]
@@ -191,7 +198,7 @@ def test_modern_profile_refuses_tls_1_2(modern: MozillaPolicy) -> None:
 
 def test_modern_profile_refuses_rsa_certificates(modern: MozillaPolicy) -> None:
     certificate = evaluate_certificate(
-        recorded("legacy"), modern, now=recorded("legacy").scanned_at
+        recorded("legacy"), modern, now=recorded("legacy").scanned_at, **CERT
     )
     keys = {f.key for f in certificate.findings}
     assert "tls.cert.key_type_not_in_profile" in keys
@@ -200,15 +207,22 @@ def test_modern_profile_refuses_rsa_certificates(modern: MozillaPolicy) -> None:
 def test_certificate_expiry_follows_the_clock(intermediate: MozillaPolicy) -> None:
     scan = recorded("intermediate")
     not_after = scan.certificates[0].not_after
-    soon = evaluate_certificate(scan, intermediate, now=not_after - datetime.timedelta(days=5))
+    soon = evaluate_certificate(
+        scan, intermediate, now=not_after - datetime.timedelta(days=5), **CERT
+    )
     assert soon.status == "passed"
     assert [(f.key, f.severity) for f in soon.findings] == [("tls.cert.expires_soon", "warn")]
     assert "notAfter" in soon.findings[0].message
-    late = evaluate_certificate(scan, intermediate, now=not_after + datetime.timedelta(days=1))
+    late = evaluate_certificate(
+        scan, intermediate, now=not_after + datetime.timedelta(days=1), **CERT
+    )
     assert late.status == "failed"
     assert [f.key for f in late.findings] == ["tls.cert.expired"]
     early = evaluate_certificate(
-        scan, intermediate, now=scan.certificates[0].not_before - datetime.timedelta(days=1)
+        scan,
+        intermediate,
+        now=scan.certificates[0].not_before - datetime.timedelta(days=1),
+        **CERT,
     )
     assert [f.key for f in early.findings] == ["tls.cert.not_yet_valid"]
 
@@ -216,17 +230,17 @@ def test_certificate_expiry_follows_the_clock(intermediate: MozillaPolicy) -> No
 def test_warn_days_and_lifespan_limit_are_settings(intermediate: MozillaPolicy) -> None:
     scan = recorded("intermediate")
     now = scan.certificates[0].not_after - datetime.timedelta(days=40)
-    assert evaluate_certificate(scan, intermediate, now=now).findings == ()
-    wide = evaluate_certificate(scan, intermediate, now=now, warn_days=45)
+    assert evaluate_certificate(scan, intermediate, now=now, **CERT).findings == ()
+    wide = evaluate_certificate(scan, intermediate, now=now, **{**CERT, "warn_days": 45})
     assert [f.key for f in wide.findings] == ["tls.cert.expires_soon"]
-    strict = evaluate_certificate(scan, intermediate, now=now, max_lifespan_days=60)
+    strict = evaluate_certificate(scan, intermediate, now=now, **{**CERT, "max_lifespan_days": 60})
     assert [f.key for f in strict.findings] == ["tls.cert.lifespan_too_long"]
     assert "lifespan <= 60 d" in strict.threshold
 
 
 def test_hostname_mismatch_names_the_certificate_names(intermediate: MozillaPolicy) -> None:
     scan = recorded("wrong_host")
-    (finding,) = evaluate_certificate(scan, intermediate, now=scan.scanned_at).findings
+    (finding,) = evaluate_certificate(scan, intermediate, now=scan.scanned_at, **CERT).findings
     assert finding.key == "tls.cert.hostname_mismatch"
     assert "other.test" in finding.message and "portal.test" in finding.message
     assert finding.where.startswith("CN=other.test")
@@ -243,7 +257,10 @@ def test_certificate_key_and_signature_rules(intermediate: MozillaPolicy) -> Non
     def keys(**changes: object) -> set[str]:
         changed = replace_certificate(scan, **changes)
         return {
-            f.key for f in evaluate_certificate(changed, intermediate, now=scan.scanned_at).findings
+            f.key
+            for f in evaluate_certificate(
+                changed, intermediate, now=scan.scanned_at, **CERT
+            ).findings
         }
 
     assert keys(key_type="rsa", key_size=1024, curve=None) == {"tls.cert.weak_key"}
@@ -267,7 +284,7 @@ def test_every_certificate_of_a_multi_certificate_server_is_checked(
         scan.certificates[0], key_type="rsa", key_size=1024, curve=None, subject="CN=rsa"
     )
     both = dataclasses.replace(scan, certificates=(scan.certificates[0], rsa))
-    evaluation = evaluate_certificate(both, intermediate, now=scan.scanned_at)
+    evaluation = evaluate_certificate(both, intermediate, now=scan.scanned_at, **CERT)
     assert [(f.key, f.where) for f in evaluation.findings] == [
         ("tls.cert.weak_key", "CN=rsa (RSA 1024)")
     ]
@@ -327,7 +344,10 @@ def test_failed_probes_make_a_clean_result_inconclusive(intermediate: MozillaPol
     assert evaluate_protocols(partly, intermediate).status == "failed"
 
     no_cert = dataclasses.replace(scan, certificates=(), errors={"certificate_info": "timed out"})
-    assert evaluate_certificate(no_cert, intermediate, now=scan.scanned_at).status == "inconclusive"
+    assert (
+        evaluate_certificate(no_cert, intermediate, now=scan.scanned_at, **CERT).status
+        == "inconclusive"
+    )
     assert evaluate_ocsp(no_cert).status == "inconclusive"
 
 
@@ -456,7 +476,9 @@ def test_an_expired_certificate_still_shows_a_wrong_name(
     facts = analysed(pki, spec, "portal.test")
     assert (facts.hostname_matches, facts.trusted_by) == (False, (SUPPLIED_STORE,))
     scan = dataclasses.replace(recorded("intermediate"), certificates=(facts,))
-    evaluation = evaluate_certificate(scan, intermediate, now=datetime.datetime.now(datetime.UTC))
+    evaluation = evaluate_certificate(
+        scan, intermediate, now=datetime.datetime.now(datetime.UTC), **CERT
+    )
     assert {f.key for f in evaluation.findings} == {
         "tls.cert.expired",
         "tls.cert.hostname_mismatch",
@@ -470,7 +492,9 @@ def test_a_misnamed_certificate_from_an_unknown_ca_is_both_untrusted_and_misname
     assert (facts.hostname_matches, facts.chain_trusted) == (False, False)
     assert facts.trust_error
     scan = dataclasses.replace(recorded("intermediate"), certificates=(facts,))
-    evaluation = evaluate_certificate(scan, intermediate, now=datetime.datetime.now(datetime.UTC))
+    evaluation = evaluate_certificate(
+        scan, intermediate, now=datetime.datetime.now(datetime.UTC), **CERT
+    )
     assert {f.key for f in evaluation.findings} == {
         "tls.cert.untrusted",
         "tls.cert.hostname_mismatch",
@@ -538,7 +562,7 @@ def test_certificate_is_untrusted_without_the_test_ca(
 ) -> None:
     target = dataclasses.replace(servers["intermediate"].target, ca_file=None)
     scan = scan_tls(target)
-    evaluation = evaluate_certificate(scan, intermediate, now=scan.scanned_at)
+    evaluation = evaluate_certificate(scan, intermediate, now=scan.scanned_at, **CERT)
     assert [f.key for f in evaluation.findings] == ["tls.cert.untrusted"]
 
 

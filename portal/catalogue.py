@@ -306,5 +306,7 @@ class Catalogue(BaseModel):
 
 @cache
 def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
+    # libyaml's loader where PyYAML has it: the catalogue is read at every start.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open(encoding="utf-8") as handle:
-        return Catalogue.model_validate(yaml.safe_load(handle))
+        return Catalogue.model_validate(yaml.load(handle, Loader=loader))

@@ -33,7 +33,7 @@ from portal.sarif import Judged, sarif_log
 from portal.summary import ControlResult, build_summary, write_reports
 from scanners.header_policy import load_header_policy
 from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc
-from scanners.http import fetch
+from scanners.http import HttpProbe, fetch
 from scanners.result import Evaluation
 from scanners.sign_in_transport import evaluate_https_redirect
 from scanners.tls import (
@@ -110,15 +110,13 @@ def plain_http_url(url: str, port: int = PLAIN_HTTP_PORT) -> str:
     return urlunsplit(("http", netloc, parts.path or "/", parts.query, ""))
 
 
-def plain_http_of(url: str, port: int, scan: TlsScan, timeout: float) -> Evaluation:
-    """AUTH_HTTPS's redirect half for ``url``. Plain HTTP refused counts as not served only
-    when the host answered over TLS: a host that answers nothing proves nothing."""
+def plain_http_of(probe: HttpProbe, scan: TlsScan) -> Evaluation:
+    """AUTH_HTTPS's redirect half. Plain HTTP refused counts as not served only when the host
+    answered over TLS: a host that answers nothing proves nothing."""
     if scan.status != "completed":
         reason = f"no TLS answer, so plain HTTP refused would prove nothing: {scan.reason}"
         return Evaluation("inconclusive", reason)
-    evaluation = evaluate_https_redirect(
-        fetch(plain_http_url(url, port), ssl_context=None, timeout=timeout, kind="http")
-    )
+    evaluation = evaluate_https_redirect(probe)
     return replace(evaluation, reason=f"{evaluation.reason} ({SCAN_SHOWS_ONLY_THE_REDIRECT})")
 
 
@@ -200,11 +198,20 @@ def reading_context() -> ssl.SSLContext:
     return context
 
 
+def read_page(url: str, timeout: float) -> HttpProbe:
+    """The page at ``url`` over TLS, whatever the certificate (for the header controls)."""
+    return fetch(url, ssl_context=reading_context(), timeout=timeout, kind="page")
+
+
+def read_plain_http(url: str, port: int, timeout: float) -> HttpProbe:
+    """The page at ``url`` asked for over plain HTTP on ``port`` (for AUTH_HTTPS)."""
+    return fetch(plain_http_url(url, port), ssl_context=None, timeout=timeout, kind="http")
+
+
 def headers_of(
-    url: str, applied: Mapping[str, Any], certificate: Evaluation, timeout: float
+    probe: HttpProbe, applied: Mapping[str, Any], certificate: Evaluation
 ) -> dict[str, Evaluation]:
-    """HDR_HSTS, HDR_CSP and HDR_MISC of the page at ``url``, read whatever the certificate."""
-    probe = fetch(url, ssl_context=reading_context(), timeout=timeout, kind="page")
+    """HDR_HSTS, HDR_CSP and HDR_MISC of a page read whatever the certificate."""
     policy = load_header_policy()
     hsts = evaluate_hsts(
         [probe],
@@ -249,26 +256,25 @@ def scan_targets(
     concurrency: int = 10,
     plain_http_port: int = PLAIN_HTTP_PORT,
 ) -> list[TargetVerdicts]:
-    scans = scan_many(targets, timeout=timeout, concurrency=concurrency)
-    now = datetime.datetime.now(datetime.UTC)
-    tls = [evaluate(scan, applied, now) for scan in scans]
-
-    def headers(index: int) -> dict[str, Evaluation]:
-        scan = scans[index]
-        if scan.status != "completed":
-            reason = f"no TLS connection to read the page's headers over: {scan.reason}"
-            read = {control: Evaluation("inconclusive", reason) for control in HEADER_CONTROLS}
-        else:
-            read = headers_of(urls[index], applied, tls[index]["TLS_CERT"], timeout)
-        return {**read, "AUTH_HTTPS": plain_http_of(urls[index], plain_http_port, scan, timeout)}
-
-    # Each read is bounded by ``timeout``; they run side by side as the TLS scans did.
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        read = list(pool.map(headers, range(len(targets))))
-    return [
-        TargetVerdicts(target, urls[index], scan, {**tls[index], **read[index]})
-        for index, (target, scan) in enumerate(zip(targets, scans, strict=True))
-    ]
+        # The pages are read while the TLS scans run; each read is bounded by ``timeout``.
+        pages = [pool.submit(read_page, url, timeout) for url in urls]
+        plain = [pool.submit(read_plain_http, url, plain_http_port, timeout) for url in urls]
+        scans = scan_many(targets, timeout=timeout, concurrency=concurrency)
+        now = datetime.datetime.now(datetime.UTC)
+        results = []
+        for index, (target, scan) in enumerate(zip(targets, scans, strict=True)):
+            tls = evaluate(scan, applied, now)
+            if scan.status == "completed":
+                headers = headers_of(pages[index].result(), applied, tls["TLS_CERT"])
+            else:
+                reason = f"no TLS connection to read the page's headers over: {scan.reason}"
+                headers = {
+                    control: Evaluation("inconclusive", reason) for control in HEADER_CONTROLS
+                }
+            verdicts = {**tls, **headers, "AUTH_HTTPS": plain_http_of(plain[index].result(), scan)}
+            results.append(TargetVerdicts(target, urls[index], scan, verdicts))
+    return results
 
 
 def exit_status(results: Sequence[TargetVerdicts]) -> int:

@@ -92,6 +92,13 @@ def parse_args(
     )
     parser.add_argument("--allow-destructive", action="store_true")
     parser.add_argument("--deny-destructive", action="store_true")
+    parser.add_argument(
+        "--fail-on",
+        choices=["warn"],
+        default=None,
+        help="warn: a control that passed with an advisory (status warn) makes the run "
+        "noncompliant, exit status 1 (by default warn counts as passed)",
+    )
     parser.add_argument("--run-dir", default=None, help="where to write this run's reports")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     parser.add_argument("--no-latest", action="store_true", help="leave reports/latest alone")
@@ -164,6 +171,8 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
         command += ["-n", str(args.workers), "--dist", "loadgroup", "--max-worker-restart", "0"]
     else:
         command += ["-p", "no:xdist"]
+    if args.fail_on:
+        command += ["--fail-on", args.fail_on]
     if args.allow_destructive:
         command.append("--allow-destructive")
     if args.deny_destructive:

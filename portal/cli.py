@@ -159,6 +159,7 @@ def scan_hosts(options: argparse.Namespace) -> int:
         write_run_dir,
     )
     from portal.scan import thresholds as scan_thresholds
+    from portal.summary import reported_status
 
     try:
         texts = list(options.targets)
@@ -191,7 +192,8 @@ def scan_hosts(options: argparse.Namespace) -> int:
     for result in results:
         print(str(result.target))
         for control_id, evaluation in result.evaluations.items():
-            print(f"  {control_id:<14} {evaluation.status:<12} {evaluation.one_line()}")
+            shown = reported_status(evaluation)
+            print(f"  {control_id:<14} {shown:<12} {evaluation.one_line()}")
     if options.json_file:
         document = {"thresholds": applied, "targets": [r.as_dict() for r in results]}
         Path(options.json_file).write_text(json.dumps(document, indent=2), encoding="utf-8")

@@ -70,8 +70,13 @@ def control_result(
     """The control's result from this scenario's decisive report, redacted."""
     status, reason = status_of(item, report, call)
     record = item.stash.get(RECORD_KEY, None)
+    advisories = list(record.advisories) if record and status == "passed" else []
     if status == "passed":
         reason = (record.reason if record else "") or "requirement met"
+        if advisories:
+            status = "warn"
+            more = f" (and {len(advisories) - 1} more)" if len(advisories) > 1 else ""
+            reason = f"{reason}; advisory: {advisories[0]}{more}"
     threshold, note = run.threshold_for(control)
     return ControlResult(
         control_id=control.id,
@@ -81,6 +86,7 @@ def control_result(
         threshold_note=note,
         measured=run.redactor.redact_text("; ".join(record.measured)) if record else "",
         scenarios=[item.name],
+        advisories=[run.redactor.redact_text(advisory) for advisory in advisories],
     )
 
 
@@ -95,5 +101,5 @@ def final_status(exitstatus: int, run: AuditRun | None) -> int:
     if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
         return EXIT_INTERNAL_ERROR
     if run is not None and run.results:
-        return EXIT_STATUS[verdict(run.results)]
+        return EXIT_STATUS[verdict(run.results, fail_on_warn=run.fail_on_warn)]
     return EXIT_STATUS["inconclusive"]

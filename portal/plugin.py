@@ -98,6 +98,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="skip destructive controls even when the profile allows them",
     )
     group.addoption(
+        "--fail-on",
+        choices=["warn"],
+        default=None,
+        help="warn: a control passed with an advisory counts as failed (exit status 1)",
+    )
+    group.addoption(
         "--audit-dir",
         default=None,
         help="run directory for summary.json, matrix and evidence (default reports/runs/<time>)",
@@ -222,11 +228,13 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest) -> None:
     run = audit_of(request.config)
     if control is None or run is None:
         return
-    label_scenario(run, control)
+    description = label_scenario(run, control)
+    record = request.node.stash.get(RECORD_KEY, None)
+    if record is not None:
+        record.description = description
     missing = not_offered_failure(run, control)
     if missing is not None:
         # A required behaviour the portal does not offer is a failure, decided before any step.
-        record = request.node.stash.get(RECORD_KEY, None)
         if record is not None:
             record.measure("feature not offered (profile not_offered)")
         raise AssertionError(missing)

@@ -19,7 +19,14 @@ import pytest
 from portal.catalogue import Control, load_catalogue
 from portal.outcome import final_status
 from portal.parallel import SECRETS_KEY, is_worker, workers_of
-from portal.run import PROCESS, AuditRun, audit_of, unfinished_results, write_status
+from portal.run import (
+    PROCESS,
+    AuditRun,
+    ControlRecord,
+    audit_of,
+    unfinished_results,
+    write_status,
+)
 from portal.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
 
 
@@ -34,6 +41,7 @@ def write_run_reports(
     summary = build_summary(
         results,
         catalogue,
+        fail_on_warn=run.fail_on_warn,
         profile=run.profile.name,
         target=run.profile.base_url,
         extra={
@@ -56,8 +64,9 @@ def write_run_reports(
     return summary
 
 
-def label_scenario(run: AuditRun, control: Control) -> None:
-    """Label the scenario's Allure result with its control, area, threshold and standards."""
+def label_scenario(run: AuditRun, control: Control) -> str:
+    """Label the scenario's Allure result with its control, area, threshold and standards;
+    returns its description."""
     import allure
 
     threshold, note = run.threshold_for(control)
@@ -67,11 +76,23 @@ def label_scenario(run: AuditRun, control: Control) -> None:
     for source in control.sources:
         allure.dynamic.label("standard", source)
     applied = ", ".join(f"{k} = {v}" for k, v in threshold.items()) or "none"
-    allure.dynamic.description(
+    description = (
         f"**{control.id}**: {control.statement}\n\n"
         f"Threshold applied: {applied}{f' ({note})' if note else ''}\n\n"
         f"Sources: {'; '.join(control.sources) or 'none'}"
     )
+    allure.dynamic.description(description)
+    return description
+
+
+def mark_warning(record: ControlRecord) -> None:
+    """A passed scenario with advisories: Allure shows it passed, tagged ``warning``, with the
+    advisories in its description (the report's status for the control is warn)."""
+    import allure
+
+    allure.dynamic.tag("warning")
+    advisories = "\n".join(f"- {advisory}" for advisory in record.advisories)
+    allure.dynamic.description(f"{record.description}\n\n**Warn (advisory)**:\n{advisories}")
 
 
 def finish_run(session: pytest.Session, exitstatus: int) -> None:
@@ -113,7 +134,7 @@ def stop_run(session: pytest.Session, reason: str) -> int:
         run.stop()
     finally:
         write_run_reports(session, run, results, {"stopped": reason})
-    status = EXIT_STATUS[verdict(results)]
+    status = EXIT_STATUS[verdict(results, fail_on_warn=run.fail_on_warn)]
     write_status(status)
     unfinished = sum(1 for r in results.values() if r.reason.startswith(reason))
     sys.stderr.write(

@@ -81,6 +81,10 @@ class ControlRecord:
     reason: str = ""
     # A failed evaluation's one-line reason naming its failing findings (steps.outcome).
     failure: str = ""
+    # A passed evaluation's warn findings (steps.outcome): the control's status is then warn.
+    advisories: list[str] = field(default_factory=list)
+    # The scenario's Allure description, to which advisories are added.
+    description: str = ""
 
     def measure(self, text: str) -> None:
         if text:
@@ -112,6 +116,8 @@ class AuditRun:
     stopper: RunStopper | None = None
     # A parallel run's workers (portal.parallel), stopped with the run.
     worker_pids: list[int] = field(default_factory=list)
+    # --fail-on warn: a control passed with an advisory makes the run noncompliant.
+    fail_on_warn: bool = False
 
     def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
         # As the profile or the catalogue writes them (900, not 900.0), for the report.
@@ -295,6 +301,7 @@ def start_audit(config: pytest.Config, handoff: Handoff | None = None) -> AuditR
         started=started,
         target=target,
         provider=provider,
+        fail_on_warn=config.getoption("fail_on", None) == "warn",
     )
 
 

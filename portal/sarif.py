@@ -5,8 +5,8 @@ link to the first source's standard (the catalogue's ``standards``). One result 
 needs attention where it was judged:
 
 - failed: ``kind: fail``, ``level: error``, the reason as message;
-- passed with an advisory (a ``warn`` finding, e.g. HSTS under the recommended two years):
-  ``kind: fail``, ``level: warning``, the advisories as message;
+- warn, passed with an advisory (e.g. HSTS under the recommended two years): ``kind: fail``,
+  ``level: warning``, the advisories as message;
 - inconclusive: ``kind: open`` (SARIF's "not enough information to decide"), level ``none``
   as the specification requires for any kind but ``fail``.
 
@@ -68,8 +68,8 @@ def _result(judged: Judged, index: int) -> dict[str, Any] | None:
         kind, level, text = "fail", "error", judged.reason
     elif judged.status == "inconclusive":
         kind, level, text = "open", "none", f"could not be evaluated: {judged.reason}"
-    elif judged.status == "passed" and judged.advisories:
-        kind, level, text = "fail", "warning", "; ".join(judged.advisories)
+    elif judged.status == "warn":
+        kind, level, text = "fail", "warning", "; ".join(judged.advisories) or judged.reason
     else:
         return None
     location: dict[str, Any] = {"artifactLocation": {"uri": judged.uri}}

@@ -30,7 +30,7 @@ import yaml
 
 from portal.catalogue import load_catalogue
 from portal.sarif import Judged, sarif_log
-from portal.summary import ControlResult, build_summary, write_reports
+from portal.summary import ControlResult, build_summary, reported_status, write_reports
 from scanners.header_policy import load_header_policy
 from scanners.headers import evaluate_csp, evaluate_hsts, evaluate_misc
 from scanners.http import HttpProbe, fetch
@@ -169,7 +169,7 @@ class TargetVerdicts:
             "scan": {"status": self.scan.status, "reason": self.scan.reason},
             "controls": {
                 control_id: {
-                    "status": evaluation.status,
+                    "status": reported_status(evaluation),
                     "reason": evaluation.reason,
                     "measured": evaluation.measured,
                     "threshold": evaluation.threshold,
@@ -312,8 +312,11 @@ def junit_xml(results: Sequence[TargetVerdicts]) -> bytes:
                     case, outcome[evaluation.status], message=evaluation.one_line()
                 )
                 element.text = "\n".join(str(finding) for finding in evaluation.findings)
-            if evaluation.measured:
-                ElementTree.SubElement(case, "system-out").text = evaluation.measured
+            # JUnit has no warn: the case passes and its output names the advisories.
+            advisories = [f"warn: {finding}" for finding in evaluation.warnings]
+            if evaluation.measured or advisories:
+                output = "\n".join([evaluation.measured, *advisories]).strip()
+                ElementTree.SubElement(case, "system-out").text = output
     return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
 
 
@@ -323,7 +326,7 @@ def sarif_document(results: Sequence[TargetVerdicts], *, tool_version: str) -> d
     verdicts = [
         Judged(
             control_id=control_id,
-            status=evaluation.status,
+            status=reported_status(evaluation),
             reason=evaluation.one_line(),
             uri=result.url,
             advisories=tuple(str(finding) for finding in evaluation.warnings),
@@ -360,8 +363,9 @@ def write_run_dir(
             )
             controls[control_id] = ControlResult(
                 control_id=control_id,
-                status=evaluation.status,
+                status=reported_status(evaluation),
                 reason=evaluation.one_line(),
+                advisories=[str(finding) for finding in evaluation.warnings],
                 threshold={name: applied[name] for name in names},
                 threshold_note=note,
                 measured=evaluation.measured,

@@ -7,27 +7,40 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from portal.catalogue import Catalogue
 from portal.evidence import url_without_credentials
 from portal.report_files import MODES, write_private
-from scanners.result import Status
+from scanners.result import Evaluation
 
+# A control's status in the reports: a scanner's four, and warn: passed, with an advisory the
+# policy names (a recommendation not followed, a value near its limit, a part left unchecked).
+ControlStatus = Literal["passed", "warn", "failed", "inconclusive", "skipped"]
 # When a control has several scenarios, the worst outcome stands for the control.
-STATUS_RANK: dict[str, int] = {"failed": 3, "inconclusive": 2, "passed": 1, "skipped": 0}
+STATUS_RANK: dict[str, int] = {
+    "failed": 4,
+    "inconclusive": 3,
+    "warn": 2,
+    "passed": 1,
+    "skipped": 0,
+}
+# Statuses that count as requirements met.
+PASSING = frozenset({"passed", "warn"})
 EXIT_STATUS = {"compliant": 0, "noncompliant": 1, "inconclusive": 2}
 
 
 @dataclass
 class ControlResult:
     control_id: str
-    status: Status
+    status: ControlStatus
     reason: str
     threshold: dict[str, Any] = field(default_factory=dict)
     threshold_note: str = ""
     measured: str = ""
     scenarios: list[str] = field(default_factory=list)
+    # A passed check's advisories (warn findings); they make its status warn.
+    advisories: list[str] = field(default_factory=list)
 
     def merge(self, other: ControlResult) -> ControlResult:
         worst = self if STATUS_RANK[self.status] >= STATUS_RANK[other.status] else other
@@ -39,16 +52,25 @@ class ControlResult:
             threshold_note=self.threshold_note or other.threshold_note,
             measured="; ".join(m for m in (self.measured, other.measured) if m),
             scenarios=self.scenarios + other.scenarios,
+            advisories=self.advisories + other.advisories,
         )
 
 
-def verdict(results: dict[str, ControlResult]) -> str:
-    """Compliant only when controls were evaluated and every one of them passed: a run in which
-    nothing was evaluated (all skipped, or stopped before any control) is inconclusive."""
+def reported_status(evaluation: Evaluation) -> ControlStatus:
+    """A scanner's verdict as the reports give it: passed with warn findings is warn."""
+    if evaluation.status == "passed" and evaluation.warnings:
+        return "warn"
+    return evaluation.status
+
+
+def verdict(results: dict[str, ControlResult], *, fail_on_warn: bool = False) -> str:
+    """Compliant only when controls were evaluated and every one of them passed (warn counts as
+    passed unless ``fail_on_warn``): a run in which nothing was evaluated (all skipped, or
+    stopped before any control) is inconclusive."""
     statuses = {r.status for r in results.values()}
-    if "failed" in statuses:
+    if "failed" in statuses or (fail_on_warn and "warn" in statuses):
         return "noncompliant"
-    if "inconclusive" in statuses or "passed" not in statuses:
+    if "inconclusive" in statuses or not statuses & PASSING:
         return "inconclusive"
     return "compliant"
 
@@ -60,6 +82,7 @@ def build_summary(
     profile: str,
     target: str,
     extra: dict[str, Any],
+    fail_on_warn: bool = False,
 ) -> dict[str, Any]:
     ordered = [c.id for c in catalogue.controls if c.id in results]
     controls = {}
@@ -71,7 +94,7 @@ def build_summary(
     for control_result in results.values():
         counts[control_result.status] += 1
     return {
-        "verdict": verdict(results),
+        "verdict": verdict(results, fail_on_warn=fail_on_warn),
         "profile": profile,
         # A credential in the portal's address (https://user:secret@host/) is never reported.
         "target": url_without_credentials(target),

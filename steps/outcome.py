@@ -6,6 +6,7 @@ import pytest
 
 from portal.errors import Inconclusive
 from portal.evidence import Evidence
+from portal.report_writer import mark_warning
 from portal.run import ControlRecord
 from scanners.result import Evaluation
 
@@ -22,3 +23,6 @@ def conclude(evaluation: Evaluation, record: ControlRecord, evidence: Evidence, 
         record.failure = evaluation.one_line()
         raise AssertionError(evaluation.describe())
     record.reason = evaluation.reason
+    if evaluation.warnings:
+        record.advisories.extend(str(finding) for finding in evaluation.warnings)
+        mark_warning(record)

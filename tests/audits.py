@@ -67,6 +67,7 @@ def run_audit(
     html: bool = False,
     deny_destructive: bool = False,
     workers: int | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> AuditResult:
     run_dir = tmp_path / "run"
     env = env if env is not None else audit_env(tmp_path)
@@ -90,6 +91,7 @@ def run_audit(
         command.append("--deny-destructive")
     if workers is not None:
         command += ["--workers", str(workers)]
+    command += extra_args
     completed = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=AUDIT_TIMEOUT
     )

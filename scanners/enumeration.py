@@ -27,6 +27,10 @@ MAX_ERROR_SHARE = 0.2
 MADE_UP_PREFIX = "portal-audit-"
 
 
+# A timing gap above this share of the tolerance passes with an advisory (warn).
+NEAR_TOLERANCE = 0.8
+
+
 def unknown_name_like(known: str, random_hex: str) -> str:
     """A login name no account has, in the shape of ``known``: an e-mail address at the same
     domain, digits of the same length, else a plain name.
@@ -182,6 +186,16 @@ def evaluate_enumeration(
                     "enum.timing_differs",
                     f"median answer {known_ms:.0f} ms for the known account vs {unknown_ms:.0f} ms "
                     f"for the unknown one (gap {gap:.0f} ms > {tolerance_ms:g} ms)",
+                    where=name,
+                )
+            )
+        elif gap > NEAR_TOLERANCE * tolerance_ms:
+            findings.append(
+                Finding(
+                    "enum.timing_near_tolerance",
+                    f"the median answers differ by {gap:.0f} ms, more than "
+                    f"{NEAR_TOLERANCE:.0%} of the {tolerance_ms:g} ms tolerance",
+                    severity="warn",
                     where=name,
                 )
             )

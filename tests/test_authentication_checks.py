@@ -74,6 +74,17 @@ def test_different_text_status_or_timing_fail() -> None:
     assert keys(evaluation) == {"enum.text_differs", "enum.status_differs", "enum.timing_differs"}
 
 
+def test_a_timing_gap_near_the_tolerance_passes_with_an_advisory() -> None:
+    near = _sign_in(_answers(GENERIC, 230), _answers(GENERIC, 140))
+    evaluation = evaluate_enumeration([near], tolerance_ms=100, min_samples=20)
+    assert evaluation.status == "passed"
+    assert [(f.key, f.severity) for f in evaluation.findings] == [
+        ("enum.timing_near_tolerance", "warn")
+    ]
+    clear = _sign_in(_answers(GENERIC, 210), _answers(GENERIC, 140))
+    assert evaluate_enumeration([clear], tolerance_ms=100, min_samples=20).findings == ()
+
+
 def test_too_few_or_failed_samples_are_inconclusive() -> None:
     few = _sign_in(_answers(GENERIC, 1, n=5), _answers(GENERIC, 1, n=5))
     assert evaluate_enumeration([few], tolerance_ms=100, min_samples=20).status == "inconclusive"

@@ -224,6 +224,19 @@ def render_allure(run_dir: Path, title: str) -> str | None:
     return None
 
 
+def name_junit_cases(junit: Path) -> None:
+    """junit.xml's cases named by control and area (portal.junit_report)."""
+    from xml.etree.ElementTree import ParseError
+
+    from portal.catalogue import load_catalogue
+    from portal.junit_report import rewrite_junit
+
+    try:
+        rewrite_junit(junit, load_catalogue())
+    except (OSError, ParseError) as exc:
+        print(f"portal-audit: junit.xml left as pytest wrote it: {exc}", file=sys.stderr)
+
+
 def point_latest(run_dir: Path) -> None:
     if LATEST.is_symlink() or LATEST.exists():
         if LATEST.is_dir() and not LATEST.is_symlink():
@@ -264,6 +277,9 @@ def _audit(args: argparse.Namespace, extra: list[str], run_dir: Path) -> int:
     elif status not in MEANING:
         print(f"portal-audit: pytest ended with status {status}; treating it as an internal error")
         status = 4
+    junit = run_dir / "junit.xml"
+    if junit.is_file():
+        name_junit_cases(junit)
     summary_file = run_dir / "summary.json"
     if summary_file.is_file():
         summary = json.loads(summary_file.read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,7 @@ from portal.preflight import Preflight, require_usable, run_preflight
 from portal.probe_mailbox import ProbeMailbox
 from portal.profile import Profile
 from portal.report_writer import finish_run, label_scenario, stop_run
+from portal.resources import suite_root
 from portal.run import (
     DEFAULT_PROFILE,
     EXIT_INTERNAL_ERROR,
@@ -222,7 +224,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_bdd_before_scenario(request: pytest.FixtureRequest) -> None:
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     """Label the scenario's Allure result; a required feature the portal lacks fails it."""
     control = control_of(request.node)
     run = audit_of(request.config)
@@ -232,12 +234,21 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest) -> None:
     record = request.node.stash.get(RECORD_KEY, None)
     if record is not None:
         record.description = description
+        record.scenario = scenario.name
+        record.location = f"{feature_file(feature)}:{scenario.line_number}"
     missing = not_offered_failure(run, control)
     if missing is not None:
         # A required behaviour the portal does not offer is a failure, decided before any step.
         if record is not None:
             record.measure("feature not offered (profile not_offered)")
         raise AssertionError(missing)
+
+
+def feature_file(feature: Any) -> str:
+    """The feature file as the suite lays it out: features/<area>/<name>.feature."""
+    path = Path(feature.filename).resolve()
+    root = suite_root()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else feature.rel_filename
 
 
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
@@ -258,6 +269,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     result = control_result(run, control, item, report, call)
     item.stash[OUTCOME_KEY] = result
+    record = item.stash.get(RECORD_KEY, None)
+    # For the JUnit report (portal.junit_report), which reads them from the teardown report.
+    item.user_properties += [
+        ("control", control.id),
+        ("status", result.status),
+        ("reason", result.reason),
+        ("scenario", record.scenario if record else ""),
+        ("location", record.location if record else ""),
+    ]
     # Recorded from the report (ResultCollector), where a parallel run's controller sees it.
     attach_result(report, result)
 

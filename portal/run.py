@@ -85,6 +85,9 @@ class ControlRecord:
     advisories: list[str] = field(default_factory=list)
     # The scenario's Allure description, to which advisories are added.
     description: str = ""
+    # The scenario's name and where it is written (features/<area>/<file>.feature:<line>).
+    scenario: str = ""
+    location: str = ""
 
     def measure(self, text: str) -> None:
         if text:

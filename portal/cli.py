@@ -17,21 +17,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from portal.audit import MEANING, UsageParser, exit_statuses
 from portal.audit import main as audit_main
+from portal.resources import tool_version
 
 PROG = "portal-audit"
-
-
-def tool_version() -> str:
-    try:
-        return version("portal-audit")
-    except PackageNotFoundError:  # a checkout used without install
-        return "unknown (not installed)"
 
 
 def parser() -> UsageParser:
@@ -202,7 +195,7 @@ def scan_hosts(options: argparse.Namespace) -> int:
     if options.junit_file:
         Path(options.junit_file).write_bytes(junit_xml(results))
     if options.sarif_file:
-        document = sarif_document(results, tool_version=tool_version())
+        document = sarif_document(results)
         Path(options.sarif_file).write_text(json.dumps(document, indent=2), encoding="utf-8")
     status = exit_status(results)
     print(f"{PROG} scan: exit status {status} ({MEANING[status]})")

@@ -87,6 +87,7 @@ def control_result(
         measured=run.redactor.redact_text("; ".join(record.measured)) if record else "",
         scenarios=[item.name],
         advisories=[run.redactor.redact_text(advisory) for advisory in advisories],
+        locations=[record.location] if record and record.location else [],
     )
 
 

@@ -5,6 +5,7 @@ or a signal ends it early (portal.run_stop)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from portal.catalogue import Control, load_catalogue
+from portal.catalogue import Catalogue, Control, load_catalogue
 from portal.outcome import final_status
 from portal.parallel import SECRETS_KEY, is_worker, workers_of
+from portal.report_files import write_private
+from portal.resources import tool_version
 from portal.run import (
     PROCESS,
     AuditRun,
@@ -27,7 +30,11 @@ from portal.run import (
     unfinished_results,
     write_status,
 )
+from portal.sarif import audit_verdicts, sarif_log
 from portal.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
+
+# The run's SARIF 2.1.0 log, beside summary.json.
+SARIF_FILE = "portal-audit.sarif"
 
 
 def write_run_reports(
@@ -56,12 +63,22 @@ def write_run_reports(
         },
     )
     write_reports(summary, catalogue, run.run_dir)
+    write_sarif(results, catalogue, summary["target"], run.run_dir / SARIF_FILE)
     shutil.rmtree(run.run_dir / "work", ignore_errors=True)
     run.redactor.redact_tree(run.run_dir)
     alluredir = session.config.getoption("allure_report_dir", None)
     if alluredir and not Path(alluredir).resolve().is_relative_to(run.run_dir):
         run.redactor.redact_tree(Path(alluredir))
     return summary
+
+
+def write_sarif(
+    results: dict[str, ControlResult], catalogue: Catalogue, target: str, path: Path
+) -> None:
+    """The run's SARIF log: failed, warn and inconclusive controls at their scenarios."""
+    ordered = [results[c.id] for c in catalogue.controls if c.id in results]
+    log = sarif_log(audit_verdicts(ordered, target), catalogue, tool_version=tool_version())
+    write_private(path, (json.dumps(log, indent=2) + "\n").encode("utf-8"))
 
 
 def label_scenario(run: AuditRun, control: Control) -> str:

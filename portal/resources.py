@@ -1,4 +1,4 @@
-"""Where the suite's own files are, in a checkout or installed.
+"""Where the suite's own files are, in a checkout or installed, and which version it is.
 
 In a checkout (and the editable install ``make setup`` makes) the scenarios, the catalogue, the
 profiles and pytest.ini sit beside the packages, and reports go to the checkout's reports/. A
@@ -9,6 +9,7 @@ under ``bundled/`` (setup.py's build step puts them there), and its reports go t
 from __future__ import annotations
 
 import importlib.util
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -39,3 +40,10 @@ def steps_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the steps package of portal-audit is not installed")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def tool_version() -> str:
+    try:
+        return version("portal-audit")
+    except PackageNotFoundError:  # a checkout used without install
+        return "unknown (not installed)"

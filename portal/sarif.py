@@ -17,11 +17,12 @@ control's status, so a log without results still says what was checked.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from portal.catalogue import Catalogue, Control
+from portal.summary import ControlResult
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -129,3 +130,26 @@ def sarif_log(
             }
         ],
     }
+
+
+def audit_verdicts(results: Iterable[ControlResult], target: str) -> list[Judged]:
+    """An audit's control results, each located at the feature file and line of its (worst)
+    scenario, or at the portal's address when it has none."""
+    verdicts = []
+    for result in results:
+        uri, line = target, None
+        if result.locations:
+            file, _, number = result.locations[0].rpartition(":")
+            uri, line = (file, int(number)) if number.isdigit() else (result.locations[0], None)
+        verdicts.append(
+            Judged(
+                control_id=result.control_id,
+                status=result.status,
+                reason=result.reason,
+                uri=uri,
+                advisories=tuple(result.advisories),
+                measured=result.measured,
+                line=line,
+            )
+        )
+    return verdicts

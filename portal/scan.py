@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from portal.catalogue import load_catalogue
+from portal.resources import tool_version
 from portal.sarif import Judged, sarif_log
 from portal.summary import ControlResult, build_summary, reported_status, write_reports
 from scanners.header_policy import load_header_policy
@@ -320,7 +321,7 @@ def junit_xml(results: Sequence[TargetVerdicts]) -> bytes:
     return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
 
 
-def sarif_document(results: Sequence[TargetVerdicts], *, tool_version: str) -> dict[str, Any]:
+def sarif_document(results: Sequence[TargetVerdicts]) -> dict[str, Any]:
     """The SARIF log: a result per failed, inconclusive or advisory control of each target,
     located at the target's URL."""
     verdicts = [
@@ -335,7 +336,7 @@ def sarif_document(results: Sequence[TargetVerdicts], *, tool_version: str) -> d
         for result in results
         for control_id, evaluation in result.evaluations.items()
     ]
-    return sarif_log(verdicts, load_catalogue(), tool_version=tool_version)
+    return sarif_log(verdicts, load_catalogue(), tool_version=tool_version())
 
 
 def target_dir_name(target: TlsTarget) -> str:

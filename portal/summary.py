@@ -41,6 +41,8 @@ class ControlResult:
     scenarios: list[str] = field(default_factory=list)
     # A passed check's advisories (warn findings); they make its status warn.
     advisories: list[str] = field(default_factory=list)
+    # Where its scenarios are written: features/<area>/<name>.feature:<line>.
+    locations: list[str] = field(default_factory=list)
 
     def merge(self, other: ControlResult) -> ControlResult:
         worst = self if STATUS_RANK[self.status] >= STATUS_RANK[other.status] else other
@@ -53,6 +55,9 @@ class ControlResult:
             measured="; ".join(m for m in (self.measured, other.measured) if m),
             scenarios=self.scenarios + other.scenarios,
             advisories=self.advisories + other.advisories,
+            # The worst scenario's first: it is where the control's verdict comes from.
+            locations=worst.locations
+            + [x for x in self.locations + other.locations if x not in worst.locations],
         )
 
 

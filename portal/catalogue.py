@@ -186,6 +186,7 @@ class Control(BaseModel):
 
     id: str
     area: str
+    criticality: Literal["blocker", "critical", "normal", "minor", "trivial"]
     statement: str
     threshold: dict[str, Any] = {}
     limits: dict[str, Limit] = {}

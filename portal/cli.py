@@ -239,6 +239,7 @@ def catalogue_rows(area: str | None = None) -> list[dict[str, Any]]:
         {
             "id": control.id,
             "area": control.area,
+            "criticality": control.criticality,
             "statement": control.statement,
             "threshold": control.threshold,
             "sources": control.sources,

@@ -89,9 +89,16 @@ def label_scenario(run: AuditRun, control: Control) -> str:
     threshold, note = run.threshold_for(control)
     allure.dynamic.epic(control.area)
     allure.dynamic.story(control.id)
+    allure.dynamic.severity(allure.severity_level(control.criticality))
     allure.dynamic.label("control", control.id)
+    catalogue = load_catalogue()
+    links: dict[str, str] = {}
     for source in control.sources:
         allure.dynamic.label("standard", source)
+        links.setdefault(catalogue.standard_of(source).url, source)
+    # One link per standard cited, named by the first source that cites it.
+    for url, source in links.items():
+        allure.dynamic.link(url, name=f"{source} ({catalogue.standard_of(source).name})")
     applied = ", ".join(f"{k} = {v}" for k, v in threshold.items()) or "none"
     description = (
         f"**{control.id}**: {control.statement}\n\n"

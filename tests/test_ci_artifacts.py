@@ -44,6 +44,17 @@ def test_an_audit_s_junit_and_sarif_name_each_control(tmp_path: Path) -> None:
     location = result["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == hsts.get("file")
     assert location["region"]["startLine"] == int(str(hsts.get("line")))
+    allure = [
+        json.loads(path.read_text())
+        for path in (run.run_dir / "allure-results").glob("*-result.json")
+    ]
+    hsts_result = next(r for r in allure if {"name": "story", "value": "HDR_HSTS"} in r["labels"])
+    assert {"name": "severity", "value": "normal"} in hsts_result["labels"]
+    links = {link["url"]: link["name"] for link in hsts_result["links"]}
+    assert links["https://github.com/OWASP/ASVS/tree/v4.0.3/4.0/en"] == (
+        "A4 V14.4.5 (OWASP ASVS 4.0.3)"
+    )
+    assert "https://wiki.mozilla.org/Security/Server_Side_TLS" in links
     feature = (Path(__file__).resolve().parent.parent / str(hsts.get("file"))).read_text()
     scenario_line = feature.splitlines()[location["region"]["startLine"] - 1]
     assert "Scenario" in scenario_line

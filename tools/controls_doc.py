@@ -44,10 +44,12 @@ def render() -> str:
         "brackets what a profile may set (a profile outside that range is refused).",
         "Feature: what the portal must offer; listed under the profile's `not_offered`, the "
         "control fails when the feature is required, and is skipped when it is optional.",
+        "Criticality: the Allure severity of the control's scenarios (blocker, critical, normal, "
+        "minor), this project's judgement of what a failure exposes.",
         "",
-        "| Control | Area | The portal must... | Default threshold | D/S | Feature | Scenario | "
-        "Weakness flags | Sources |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Control | Area | Criticality | The portal must... | Default threshold | D/S | Feature "
+        "| Scenario | Weakness flags | Sources |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for control in catalogue.controls:
         flags = [f"`{w.flag}`" for w in WEAKNESSES if w.control == control.id]
@@ -60,6 +62,7 @@ def render() -> str:
         cells = [
             control.id,
             control.area,
+            control.criticality,
             control.statement,
             threshold,
             marks,
@@ -71,6 +74,9 @@ def render() -> str:
             "; ".join(control.sources),
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Sources", "", "| Key | Standard |", "|---|---|"]
+    for key, standard in catalogue.standards.items():
+        lines.append(f"| {key} | [{standard.name}]({standard.url}) |")
     lines.append("")
     return "\n".join(lines)
 

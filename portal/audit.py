@@ -99,6 +99,13 @@ def parse_args(
         help="warn: a control that passed with an advisory (status warn) makes the run "
         "noncompliant, exit status 1 (by default warn counts as passed)",
     )
+    parser.add_argument(
+        "--waivers",
+        default=None,
+        metavar="FILE",
+        help="accepted failures, each with a reason, reference, approver and expiry date: a "
+        "waived failure is reported as waived and counts as compliant",
+    )
     parser.add_argument("--run-dir", default=None, help="where to write this run's reports")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     parser.add_argument("--no-latest", action="store_true", help="leave reports/latest alone")
@@ -173,6 +180,8 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
         command += ["-p", "no:xdist"]
     if args.fail_on:
         command += ["--fail-on", args.fail_on]
+    if args.waivers:
+        command += ["--waivers", str(Path(args.waivers).resolve())]
     if args.allow_destructive:
         command.append("--allow-destructive")
     if args.deny_destructive:
@@ -224,15 +233,15 @@ def render_allure(run_dir: Path, title: str) -> str | None:
     return None
 
 
-def name_junit_cases(junit: Path) -> None:
-    """junit.xml's cases named by control and area (portal.junit_report)."""
+def name_junit_cases(junit: Path, reported: dict[str, dict[str, object]]) -> None:
+    """junit.xml's cases named by control and area, waived ones skipped (portal.junit_report)."""
     from xml.etree.ElementTree import ParseError
 
     from portal.catalogue import load_catalogue
     from portal.junit_report import rewrite_junit
 
     try:
-        rewrite_junit(junit, load_catalogue())
+        rewrite_junit(junit, load_catalogue(), reported)
     except (OSError, ParseError) as exc:
         print(f"portal-audit: junit.xml left as pytest wrote it: {exc}", file=sys.stderr)
 
@@ -277,12 +286,12 @@ def _audit(args: argparse.Namespace, extra: list[str], run_dir: Path) -> int:
     elif status not in MEANING:
         print(f"portal-audit: pytest ended with status {status}; treating it as an internal error")
         status = 4
+    summary_file = run_dir / "summary.json"
+    summary = json.loads(summary_file.read_text("utf-8")) if summary_file.is_file() else None
     junit = run_dir / "junit.xml"
     if junit.is_file():
-        name_junit_cases(junit)
-    summary_file = run_dir / "summary.json"
-    if summary_file.is_file():
-        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        name_junit_cases(junit, summary["controls"] if summary else {})
+    if summary is not None:
         if not args.no_html:
             problem = render_allure(run_dir, f"portal-audit: {summary['profile']}")
             if problem:

@@ -8,24 +8,30 @@ name and location as properties, and this rewrites the file after the run:
   "CONTROL_ID: scenario name";
 - a failed control is a ``failure`` whose message is the audit's one-line reason, an
   inconclusive one an ``error`` (it was not judged), a skipped one stays skipped; warn passes,
-  with its status among the properties;
+  with its status among the properties; a failure a waiver accepts (summary.json says
+  ``waived``) is skipped, its message the waiver;
 - each test suite's counts follow.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from portal.catalogue import Catalogue
 from portal.report_files import write_private
 
 
-def rewrite_junit(path: Path, catalogue: Catalogue) -> None:
+def rewrite_junit(
+    path: Path, catalogue: Catalogue, reported: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
+    """``reported``: summary.json's controls, whose waived statuses the cases follow."""
     tree = ElementTree.parse(path)
     for suite in tree.iter("testsuite"):
         for case in suite.iter("testcase"):
-            _rewrite_case(case, catalogue)
+            _rewrite_case(case, catalogue, reported or {})
         cases = list(suite.iter("testcase"))
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(sum(case.find("failure") is not None for case in cases)))
@@ -36,7 +42,9 @@ def rewrite_junit(path: Path, catalogue: Catalogue) -> None:
     )
 
 
-def _rewrite_case(case: ElementTree.Element, catalogue: Catalogue) -> None:
+def _rewrite_case(
+    case: ElementTree.Element, catalogue: Catalogue, reported: Mapping[str, Mapping[str, Any]]
+) -> None:
     properties = {
         str(p.get("name")): str(p.get("value", "")) for p in case.iterfind("properties/property")
     }
@@ -54,7 +62,10 @@ def _rewrite_case(case: ElementTree.Element, catalogue: Catalogue) -> None:
         case.set("file", file)
         case.set("line", line)
     status, reason = properties.get("status", ""), properties.get("reason", "")
-    outcome = {"failed": "failure", "inconclusive": "error"}.get(status)
+    waived = reported.get(control_id, {})
+    if status == "failed" and waived.get("status") == "waived":
+        status, reason = "waived", str(waived.get("reason", ""))
+    outcome = {"failed": "failure", "inconclusive": "error", "waived": "skipped"}.get(status)
     if outcome is None:
         return
     details = "\n".join(
@@ -62,7 +73,6 @@ def _rewrite_case(case: ElementTree.Element, catalogue: Catalogue) -> None:
     ).strip()
     for child in [c for c in case if c.tag in ("failure", "error")]:
         case.remove(child)
-    element = ElementTree.SubElement(
-        case, outcome, message=reason, type="noncompliant" if status == "failed" else status
-    )
+    kind = {"failed": "noncompliant"}.get(status, status)
+    element = ElementTree.SubElement(case, outcome, message=reason, type=kind)
     element.text = details or reason

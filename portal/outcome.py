@@ -88,12 +88,14 @@ def control_result(
         scenarios=[item.name],
         advisories=[run.redactor.redact_text(advisory) for advisory in advisories],
         locations=[record.location] if record and record.location else [],
+        findings=list(record.failing_keys) if record and status == "failed" else [],
     )
 
 
-def final_status(exitstatus: int, run: AuditRun | None) -> int:
-    """The audit's exit status from pytest's: 0-2 a verdict, 3 bad profile or usage, 4 an
-    internal error of the audit."""
+def final_status(exitstatus: int, run: AuditRun | None, decided: str | None = None) -> int:
+    """The audit's exit status from pytest's: 0-2 a verdict (``decided``, the reports' verdict
+    with waivers applied, when they were written), 3 bad profile or usage, 4 an internal error
+    of the audit."""
     usage = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED)
     if PROCESS.crashed:
         return EXIT_INTERNAL_ERROR
@@ -101,6 +103,8 @@ def final_status(exitstatus: int, run: AuditRun | None) -> int:
         return EXIT_BAD_PROFILE
     if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
         return EXIT_INTERNAL_ERROR
+    if decided is not None:
+        return EXIT_STATUS[decided]
     if run is not None and run.results:
         return EXIT_STATUS[verdict(run.results, fail_on_warn=run.fail_on_warn)]
     return EXIT_STATUS["inconclusive"]

@@ -106,6 +106,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="warn: a control passed with an advisory counts as failed (exit status 1)",
     )
     group.addoption(
+        "--waivers",
+        default=None,
+        help="a waiver file: failures accepted until a date (portal.waivers)",
+    )
+    group.addoption(
         "--audit-dir",
         default=None,
         help="run directory for summary.json, matrix and evidence (default reports/runs/<time>)",

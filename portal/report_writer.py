@@ -11,7 +11,7 @@ import shutil
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ from portal.run import (
     write_status,
 )
 from portal.sarif import audit_verdicts, sarif_log
-from portal.summary import EXIT_STATUS, ControlResult, build_summary, verdict, write_reports
+from portal.summary import EXIT_STATUS, ControlResult, build_summary, write_reports
+from portal.waivers import apply_waivers
 
 # The run's SARIF 2.1.0 log, beside summary.json.
 SARIF_FILE = "portal-audit.sarif"
@@ -43,8 +44,11 @@ def write_run_reports(
     results: dict[str, ControlResult],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    """summary.json and the matrix, then every artifact of the run redacted."""
+    """summary.json and the matrix (the waivers applied), then every artifact of the run
+    redacted."""
     catalogue = load_catalogue()
+    waived = apply_waivers(results, run.waivers, date.today())
+    results = waived.results
     summary = build_summary(
         results,
         catalogue,
@@ -59,6 +63,7 @@ def write_run_reports(
             # Processes the checks ran in at the same time (portal.parallel); 1: one by one.
             "workers": workers_of(session.config),
             "warnings": run.warnings,
+            "waivers": waived.notes,
             **extra,
         },
     )
@@ -141,10 +146,16 @@ def finish_run(session: pytest.Session, exitstatus: int) -> None:
         threading.Event().wait()
     run.stop()
     summary = write_run_reports(session, run, run.results, {})
-    session.exitstatus = final_status(exitstatus, run)
+    session.exitstatus = final_status(exitstatus, run, summary["verdict"])
     write_status(session.exitstatus)
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
+        for note in summary["waivers"]:
+            if note["state"] != "applied":
+                tr.write_line(
+                    f"portal-audit: waiver of {note['control']} {note['state']}: "
+                    f"{note['detail']} ({note['reference']})"
+                )
         tr.write_line(f"portal-audit: {summary['verdict']}; summary in {run.run_dir}")
 
 
@@ -153,12 +164,13 @@ def stop_run(session: pytest.Session, reason: str) -> int:
     run = audit_of(session.config)
     assert run is not None
     results = unfinished_results(run, reason)
+    summary: dict[str, Any] = {}
     try:
         stop_workers(run.worker_pids)
         run.stop()
     finally:
-        write_run_reports(session, run, results, {"stopped": reason})
-    status = EXIT_STATUS[verdict(results, fail_on_warn=run.fail_on_warn)]
+        summary = write_run_reports(session, run, results, {"stopped": reason})
+    status = EXIT_STATUS[summary["verdict"]]
     write_status(status)
     unfinished = sum(1 for r in results.values() if r.reason.startswith(reason))
     sys.stderr.write(

@@ -50,6 +50,7 @@ from portal.roles import waits as account_waits
 from portal.run_stop import RunStopper, run_seconds
 from portal.summary import ControlResult
 from portal.targets import NoProvider, Target, start_target
+from portal.waivers import Waiver, load_waivers
 
 DEFAULT_PROFILE = suite_root() / "profiles" / "reference.yaml"
 RUNS_DIR = reports_root() / "runs"
@@ -83,6 +84,8 @@ class ControlRecord:
     failure: str = ""
     # A passed evaluation's warn findings (steps.outcome): the control's status is then warn.
     advisories: list[str] = field(default_factory=list)
+    # A failed evaluation's failing finding keys (steps.outcome), which a waiver may name.
+    failing_keys: list[str] = field(default_factory=list)
     # The scenario's Allure description, to which advisories are added.
     description: str = ""
     # The scenario's name and where it is written (features/<area>/<file>.feature:<line>).
@@ -121,6 +124,8 @@ class AuditRun:
     worker_pids: list[int] = field(default_factory=list)
     # --fail-on warn: a control passed with an advisory makes the run noncompliant.
     fail_on_warn: bool = False
+    # --waivers FILE: accepted failures (portal.waivers), applied when the reports are written.
+    waivers: list[Waiver] = field(default_factory=list)
 
     def threshold_for(self, control: Control) -> tuple[dict[str, Any], str]:
         # As the profile or the catalogue writes them (900, not 900.0), for the report.
@@ -271,6 +276,7 @@ def start_audit(config: pytest.Config, handoff: Handoff | None = None) -> AuditR
     """The run's profile, redactor and target. A worker of a parallel run (``handoff``) loads
     the profile with the variables of the target its controller started."""
     profile_path = Path(config.getoption("profile"))
+    waivers = _waivers(config)
     try:
         name = target_of(profile_path)
     except ProfileError as exc:
@@ -305,7 +311,20 @@ def start_audit(config: pytest.Config, handoff: Handoff | None = None) -> AuditR
         target=target,
         provider=provider,
         fail_on_warn=config.getoption("fail_on", None) == "warn",
+        waivers=waivers,
     )
+
+
+def _waivers(config: pytest.Config) -> list[Waiver]:
+    """The --waivers file's waivers, checked before anything starts; a bad one exits 3."""
+    path = config.getoption("waivers", None)
+    if not path:
+        return []
+    try:
+        return load_waivers(path)
+    except ProfileError as exc:
+        fail_usage(f"bad waivers:\n{exc}")
+        raise
 
 
 def _started_target(config: pytest.Config, name: str | None, profile_path: Path) -> Target | None:

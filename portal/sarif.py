@@ -8,7 +8,9 @@ needs attention where it was judged:
 - warn, passed with an advisory (e.g. HSTS under the recommended two years): ``kind: fail``,
   ``level: warning``, the advisories as message;
 - inconclusive: ``kind: open`` (SARIF's "not enough information to decide"), level ``none``
-  as the specification requires for any kind but ``fail``.
+  as the specification requires for any kind but ``fail``;
+- waived (a failure accepted by a waiver): the failure, with an external, accepted
+  suppression whose justification is the waiver, so dashboards show it as suppressed.
 
 Passed and skipped controls get no result; the run's ``properties.statuses`` counts every
 control's status, so a log without results still says what was checked.
@@ -65,7 +67,7 @@ def _rule(control: Control, catalogue: Catalogue) -> dict[str, Any]:
 
 
 def _result(judged: Judged, index: int) -> dict[str, Any] | None:
-    if judged.status == "failed":
+    if judged.status in ("failed", "waived"):
         kind, level, text = "fail", "error", judged.reason
     elif judged.status == "inconclusive":
         kind, level, text = "open", "none", f"could not be evaluated: {judged.reason}"
@@ -85,6 +87,10 @@ def _result(judged: Judged, index: int) -> dict[str, Any] | None:
         "locations": [{"physicalLocation": location}],
         "partialFingerprints": {"portalAudit/v1": f"{judged.control_id}|{judged.uri}"},
     }
+    if judged.status == "waived":
+        result["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": judged.reason}
+        ]
     if judged.measured:
         result["properties"] = {"measured": judged.measured}
     return result

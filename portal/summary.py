@@ -14,19 +14,21 @@ from portal.evidence import url_without_credentials
 from portal.report_files import MODES, write_private
 from scanners.result import Evaluation
 
-# A control's status in the reports: a scanner's four, and warn: passed, with an advisory the
-# policy names (a recommendation not followed, a value near its limit, a part left unchecked).
-ControlStatus = Literal["passed", "warn", "failed", "inconclusive", "skipped"]
+# A control's status in the reports: a scanner's four; warn: passed, with an advisory the
+# policy names (a recommendation not followed, a value near its limit, a part left unchecked);
+# waived: failed, and the failure accepted by a waiver (portal.waivers).
+ControlStatus = Literal["passed", "warn", "waived", "failed", "inconclusive", "skipped"]
 # When a control has several scenarios, the worst outcome stands for the control.
 STATUS_RANK: dict[str, int] = {
-    "failed": 4,
-    "inconclusive": 3,
+    "failed": 5,
+    "inconclusive": 4,
+    "waived": 3,
     "warn": 2,
     "passed": 1,
     "skipped": 0,
 }
-# Statuses that count as requirements met.
-PASSING = frozenset({"passed", "warn"})
+# Statuses that count as compliant (waived: an accepted risk, reported as such).
+PASSING = frozenset({"passed", "warn", "waived"})
 EXIT_STATUS = {"compliant": 0, "noncompliant": 1, "inconclusive": 2}
 
 
@@ -43,6 +45,8 @@ class ControlResult:
     advisories: list[str] = field(default_factory=list)
     # Where its scenarios are written: features/<area>/<name>.feature:<line>.
     locations: list[str] = field(default_factory=list)
+    # The keys of the failing findings of a failed check (a waiver may name one).
+    findings: list[str] = field(default_factory=list)
 
     def merge(self, other: ControlResult) -> ControlResult:
         worst = self if STATUS_RANK[self.status] >= STATUS_RANK[other.status] else other
@@ -58,6 +62,7 @@ class ControlResult:
             # The worst scenario's first: it is where the control's verdict comes from.
             locations=worst.locations
             + [x for x in self.locations + other.locations if x not in worst.locations],
+            findings=sorted(set(self.findings) | set(other.findings)),
         )
 
 
@@ -159,6 +164,29 @@ def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) 
             row["sources"],
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    notes = summary.get("waivers") or []
+    if notes:
+        lines += [
+            "",
+            "## Waivers",
+            "",
+            "WAIVED rows are failures accepted by a waiver until its expiry date; they count as "
+            "compliant. An expired waiver is ignored; a stale one waives a control that passes.",
+            "",
+            "| Control | Finding | State | Detail | Reference | Approver | Expires |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for note in notes:
+            cells = [
+                note["control"],
+                note["finding"] or "any",
+                note["state"].upper(),
+                note["detail"],
+                note["reference"],
+                note["approver"],
+                note["expires"],
+            ]
+            lines.append("| " + " | ".join(_cell(str(c)) for c in cells) + " |")
     write_private(run_dir / "compliance-matrix.md", ("\n".join(lines) + "\n").encode("utf-8"))
 
 

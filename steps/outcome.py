@@ -21,6 +21,7 @@ def conclude(evaluation: Evaluation, record: ControlRecord, evidence: Evidence, 
         pytest.skip(evaluation.reason)
     if evaluation.status == "failed":
         record.failure = evaluation.one_line()
+        record.failing_keys = [finding.key for finding in evaluation.failures]
         raise AssertionError(evaluation.describe())
     record.reason = evaluation.reason
     if evaluation.warnings:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -106,6 +107,17 @@ def parse_args(
         help="accepted failures, each with a reason, reference, approver and expiry date: a "
         "waived failure is reported as waived and counts as compliant",
     )
+    compare = parser.add_mutually_exclusive_group()
+    compare.add_argument(
+        "--compare",
+        default=None,
+        metavar="PREVIOUS",
+        help="a previous run's folder (or summary.json) to list the changes since; default: the "
+        "newest earlier run of the same profile name beside this run",
+    )
+    compare.add_argument(
+        "--no-compare", action="store_true", help="list no changes since a previous run"
+    )
     parser.add_argument("--run-dir", default=None, help="where to write this run's reports")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     parser.add_argument("--no-latest", action="store_true", help="leave reports/latest alone")
@@ -191,7 +203,15 @@ def run_pytest(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> int
     return run_forwarding_signals(command + extra, Path.cwd() if is_installed_copy() else CHECKOUT)
 
 
-def render_allure(run_dir: Path, title: str) -> str | None:
+def history_file(run_dir: Path, profile_name: str) -> Path:
+    """Allure 3's history of a profile's runs (JSON lines, one per report), kept beside the
+    runs (reports/runs/allure-history/) so each report shows the trends and every test's
+    history."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", profile_name).strip("-") or "portal"
+    return run_dir.parent / "allure-history" / f"{slug}.jsonl"
+
+
+def render_allure(run_dir: Path, title: str, history: Path | None = None) -> str | None:
     """Render the single-file Allure report; returns a problem description or None."""
     results = run_dir / "allure-results"
     if not results.is_dir():
@@ -206,6 +226,8 @@ def render_allure(run_dir: Path, title: str) -> str | None:
     if allure is None:
         return "the Allure report CLI is not installed (run `make setup`)"
     output = run_dir / "allure-report"
+    if history is not None:
+        history.parent.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
         [
             allure,
@@ -216,6 +238,7 @@ def render_allure(run_dir: Path, title: str) -> str | None:
             "--single-file",
             "--report-name",
             title,
+            *(["--history-path", str(history)] if history is not None else []),
         ],
         cwd=run_dir,
         capture_output=True,
@@ -275,6 +298,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m portal.audit") ->
 
 
 def _audit(args: argparse.Namespace, extra: list[str], run_dir: Path) -> int:
+    from portal.history import CompareError, read_summary, record_changes
+
+    if args.compare:
+        try:
+            read_summary(Path(args.compare))
+        except CompareError as exc:
+            print(f"portal-audit: {exc}", file=sys.stderr)
+            return 3
     status_file = run_dir / "exit-status"
     status_file.unlink(missing_ok=True)
     status = run_pytest(args, run_dir, extra)
@@ -291,9 +322,20 @@ def _audit(args: argparse.Namespace, extra: list[str], run_dir: Path) -> int:
     junit = run_dir / "junit.xml"
     if junit.is_file():
         name_junit_cases(junit, summary["controls"] if summary else {})
+    if summary is not None and not args.no_compare:
+        try:
+            changes = record_changes(run_dir, Path(args.compare) if args.compare else None)
+        except CompareError as exc:
+            changes = [f"not compared: {exc}"]
+        for line in changes:
+            print(f"portal-audit: since the previous run: {line}")
     if summary is not None:
         if not args.no_html:
-            problem = render_allure(run_dir, f"portal-audit: {summary['profile']}")
+            problem = render_allure(
+                run_dir,
+                f"portal-audit: {summary['profile']}",
+                history_file(run_dir, summary["profile"]),
+            )
             if problem:
                 print(f"portal-audit: {problem}", file=sys.stderr)
         if not args.no_latest:

@@ -163,7 +163,7 @@ def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) 
             row["reason"],
             row["sources"],
         ]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(matrix_cell(c) for c in cells) + " |")
     notes = summary.get("waivers") or []
     if notes:
         lines += [
@@ -186,7 +186,7 @@ def write_reports(summary: dict[str, Any], catalogue: Catalogue, run_dir: Path) 
                 note["approver"],
                 note["expires"],
             ]
-            lines.append("| " + " | ".join(_cell(str(c)) for c in cells) + " |")
+            lines.append("| " + " | ".join(matrix_cell(str(c)) for c in cells) + " |")
     write_private(run_dir / "compliance-matrix.md", ("\n".join(lines) + "\n").encode("utf-8"))
 
 
@@ -202,5 +202,5 @@ def provider_line(provider: dict[str, Any] | None) -> str:
     return "; ".join([str(provider.get("name", "?")), *facts])
 
 
-def _cell(text: str) -> str:
+def matrix_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")

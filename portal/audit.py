@@ -20,7 +20,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from portal.child_run import run_forwarding_signals
 from portal.report_files import (
@@ -120,6 +120,13 @@ def parse_args(
     )
     parser.add_argument("--run-dir", default=None, help="where to write this run's reports")
     parser.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
+    parser.add_argument(
+        "--evidence-pack",
+        action="store_true",
+        help="also write evidence-pack.zip: the whole run with a manifest of SHA-256 digests, "
+        "the tool and catalogue versions and the profile's name (check it with portal-audit "
+        "verify-pack)",
+    )
     parser.add_argument("--no-latest", action="store_true", help="leave reports/latest alone")
     parser.add_argument(
         "--report-mode",
@@ -298,7 +305,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m portal.audit") ->
 
 
 def _audit(args: argparse.Namespace, extra: list[str], run_dir: Path) -> int:
-    from portal.history import CompareError, read_summary, record_changes
+    from portal.history import CompareError, read_summary
 
     if args.compare:
         try:
@@ -317,33 +324,47 @@ def _audit(args: argparse.Namespace, extra: list[str], run_dir: Path) -> int:
     elif status not in MEANING:
         print(f"portal-audit: pytest ended with status {status}; treating it as an internal error")
         status = 4
+    # Before the reports are finished: the evidence pack holds the final status.
+    (run_dir / "exit-status").write_text(f"{status}\n", encoding="utf-8")
     summary_file = run_dir / "summary.json"
     summary = json.loads(summary_file.read_text("utf-8")) if summary_file.is_file() else None
     junit = run_dir / "junit.xml"
     if junit.is_file():
         name_junit_cases(junit, summary["controls"] if summary else {})
-    if summary is not None and not args.no_compare:
+    if summary is not None:
+        finish_reports(args, run_dir, summary)
+    print(f"portal-audit: exit status {status} ({MEANING[status]})")
+    return status
+
+
+def finish_reports(args: argparse.Namespace, run_dir: Path, summary: dict[str, Any]) -> None:
+    """After the run: the changes since the previous run, the HTML report, the evidence pack,
+    reports/latest, in that order (each may include what the one before wrote)."""
+    from portal.history import CompareError, record_changes
+
+    if not args.no_compare:
         try:
             changes = record_changes(run_dir, Path(args.compare) if args.compare else None)
         except CompareError as exc:
             changes = [f"not compared: {exc}"]
         for line in changes:
             print(f"portal-audit: since the previous run: {line}")
-    if summary is not None:
-        if not args.no_html:
-            problem = render_allure(
-                run_dir,
-                f"portal-audit: {summary['profile']}",
-                history_file(run_dir, summary["profile"]),
-            )
-            if problem:
-                print(f"portal-audit: {problem}", file=sys.stderr)
-        if not args.no_latest:
-            point_latest(run_dir)
-        print(f"portal-audit: {summary['verdict']} ({summary['counts']}); reports in {run_dir}")
-    (run_dir / "exit-status").write_text(f"{status}\n", encoding="utf-8")
-    print(f"portal-audit: exit status {status} ({MEANING[status]})")
-    return status
+    if not args.no_html:
+        problem = render_allure(
+            run_dir,
+            f"portal-audit: {summary['profile']}",
+            history_file(run_dir, summary["profile"]),
+        )
+        if problem:
+            print(f"portal-audit: {problem}", file=sys.stderr)
+    if args.evidence_pack:
+        from portal.evidence_pack import write_pack
+
+        pack, digest = write_pack(run_dir)
+        print(f"portal-audit: evidence pack {pack} (manifest SHA-256 {digest})")
+    if not args.no_latest:
+        point_latest(run_dir)
+    print(f"portal-audit: {summary['verdict']} ({summary['counts']}); reports in {run_dir}")
 
 
 if __name__ == "__main__":

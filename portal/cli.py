@@ -4,6 +4,7 @@
     portal-audit check-profile PROFILE           validate a profile without auditing
     portal-audit scan TARGET... [--json F]       TLS and header verdicts of any hosts
     portal-audit controls [--json] [--area A]    the controls catalogue: IDs, defaults, sources
+    portal-audit verify-pack ZIP                 check an evidence pack against its manifest
     portal-audit --version
 
 Each subcommand imports what it needs when it runs, so ``--help`` and ``--version`` answer at
@@ -101,6 +102,15 @@ def parser() -> UsageParser:
     )
     controls.add_argument("--json", action="store_true", help="one JSON document instead")
     controls.add_argument("--area", default=None, help="only the controls of this area")
+    verify = commands.add_parser(
+        "verify-pack",
+        help="check an evidence pack against its manifest",
+        description="Recompute the SHA-256 of every file of an evidence pack (audit "
+        "--evidence-pack) and compare them with its manifest: a file changed, added or removed "
+        "since the pack was written is named.",
+        epilog="Exit status: 0 unaltered; 1 altered; 3 not an evidence pack or a usage error.",
+    )
+    verify.add_argument("pack", help="the evidence pack (evidence-pack.zip)")
     return top
 
 
@@ -117,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return scan_hosts(options)
     if options.command == "check-profile":
         return check_profile(Path(options.profile))
+    if options.command == "verify-pack":
+        return verify_evidence(Path(options.pack))
     if options.command == "controls":
         try:
             return list_controls(options.json, options.area)
@@ -127,6 +139,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     parser().print_help()
     return 3
+
+
+def verify_evidence(pack: Path) -> int:
+    import zipfile
+
+    from portal.evidence_pack import verify_pack
+
+    try:
+        manifest, problems = verify_pack(pack)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        print(f"{PROG} verify-pack: {pack}: not a readable evidence pack: {exc}", file=sys.stderr)
+        return 3
+    print(
+        f"{pack}: {manifest.get('profile')}, started {manifest.get('started')}, verdict "
+        f"{manifest.get('verdict')}, portal-audit {manifest.get('tool_version')}, "
+        f"{len(manifest.get('files', []))} files"
+    )
+    for problem in problems:
+        print(f"  {problem}")
+    print("altered" if problems else "unaltered: every file matches the manifest")
+    return 1 if problems else 0
 
 
 def _positive(text: str) -> int:

@@ -9,7 +9,6 @@ under ``bundled/`` (setup.py's build step puts them there), and its reports go t
 from __future__ import annotations
 
 import importlib.util
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -43,6 +42,9 @@ def steps_dir() -> Path:
 
 
 def tool_version() -> str:
+    # Imported here: importlib.metadata costs every start of the command otherwise.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("portal-audit")
     except PackageNotFoundError:  # a checkout used without install

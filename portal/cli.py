@@ -51,6 +51,9 @@ def parser() -> UsageParser:
         "and field) or a usage error.",
     )
     check.add_argument("profile", help="the profile (YAML)")
+    check.add_argument(
+        "--waivers", metavar="FILE", help="also validate this waiver file (audit --waivers)"
+    )
     scan = commands.add_parser(
         "scan",
         help="TLS and header verdicts of any hosts, without a profile",
@@ -126,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command == "scan":
         return scan_hosts(options)
     if options.command == "check-profile":
-        return check_profile(Path(options.profile))
+        return check_profile(Path(options.profile), options.waivers)
     if options.command == "verify-pack":
         return verify_evidence(Path(options.pack))
     if options.command == "controls":
@@ -251,12 +254,22 @@ def _setting(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def check_profile(path: Path) -> int:
+def check_profile(path: Path, waivers: str | None = None) -> int:
     from portal.profile_check import check_profile as check
 
     result = check(path, os.environ)
     print(result.describe(), file=sys.stdout if result.valid else sys.stderr)
-    return 0 if result.valid else 3
+    valid = result.valid
+    if waivers:
+        from portal.profile_file import ProfileError
+        from portal.waivers import load_waivers
+
+        try:
+            print(f"{waivers}: {len(load_waivers(waivers))} valid waiver(s)")
+        except ProfileError as exc:
+            print(exc, file=sys.stderr)
+            valid = False
+    return 0 if valid else 3
 
 
 def _catalogue_version() -> int:

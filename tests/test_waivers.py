@@ -150,3 +150,34 @@ def test_the_waiver_template_is_a_valid_waiver_file() -> None:
     template = Path(__file__).resolve().parent.parent / "profiles" / "waivers-template.yaml"
     (only,) = load_waivers(template)
     assert (only.control, only.finding) == ("HDR_CSP", "csp.missing")
+
+
+def test_check_profile_validates_a_waiver_file_too(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    bad = tmp_path / "w.yaml"
+    bad.write_text("waivers:\n  - control: HDR_CSP\n    reason: r\n", encoding="utf-8")
+
+    def check(waivers: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "portal.cli",
+                "check-profile",
+                str(root / "profiles" / "reference.yaml"),
+                "--waivers",
+                str(waivers),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    good = check(root / "profiles" / "waivers-template.yaml")
+    assert good.returncode == 0 and "1 valid waiver(s)" in good.stdout
+    refused = check(bad)
+    assert refused.returncode == 3
+    assert f"{bad}:2: waivers.0.approver: required setting is missing" in refused.stderr

@@ -3,9 +3,9 @@
 For every configuration in ``tests/tls_servers.py`` this times, ``--repeats`` times each, the
 installed ``portal-audit scan`` command on that one server and the sslyze command line with the
 same kind of work (``--mozilla_config=intermediate --http_headers``), then scans twenty
-servers at once (``--concurrency 10``: every configuration, and again until there are twenty)
-and prints the medians, the per-host ratio and the many-hosts ratio, with the CPU-seconds the
-scans and the local servers used. With testssl.sh on PATH it also times testssl's full default
+distinct servers at once (``--concurrency 10``: every configuration, and more of them on other
+ports until there are twenty) and prints the medians, the per-host ratio and the many-hosts
+ratio, with the CPU-seconds the scans and the local servers used. With testssl.sh on PATH it also times testssl's full default
 run on the first ``--testssl`` configurations, once each.
 
     .venv/bin/python -m benchmarks.scan_speed [--repeats 3]
@@ -25,10 +25,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.tls_servers import CONFIGS, HOST, SERVER_NAME, LocalPki, RunningServer, tls_servers
+from tests.tls_servers import (
+    CONFIGS,
+    HOST,
+    SERVER_NAME,
+    LocalPki,
+    RunningServer,
+    tls_server,
+    tls_servers,
+)
 
 COMMAND = Path(sys.executable).parent / "portal-audit"
 MANY = 20
@@ -137,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="scan-speed-") as scratch,
         LocalPki.create() as pki,
         tls_servers(list(CONFIGS), pki) as running,
+        ExitStack() as stack,
     ):
         work = Path(scratch)
         singles = []
@@ -163,8 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 theirs = testssl_full(server, pki.ca_file, work)
                 testssl_ratios.append(theirs / ours)
                 print(f"| {name} | {theirs:.1f} | {ours:.2f} | {theirs / ours:.0f} |", flush=True)
-        servers = list(running.values())
-        many = (servers * (MANY // len(servers) + 1))[:MANY]
+        # Twenty distinct servers: every configuration, and more of them on other ports (the
+        # scan would scan one host:port once, however often it is given).
+        names = list(CONFIGS) * (MANY // len(CONFIGS) + 1)
+        extra = [stack.enter_context(tls_server(n, pki)) for n in names[len(running) : MANY]]
+        many = list(running.values()) + extra
         many_seconds = statistics.median(
             portal_audit_scan(many, pki.ca_file, work, f"{MANY} hosts")
             for _ in range(options.repeats)

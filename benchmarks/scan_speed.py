@@ -5,8 +5,8 @@ installed ``portal-audit scan`` command on that one server and the sslyze comman
 same kind of work (``--mozilla_config=intermediate --http_headers``), then scans twenty
 distinct servers at once (``--concurrency 10``: every configuration, and more of them on other
 ports until there are twenty) and prints the medians, the per-host ratio and the many-hosts
-ratio, with the CPU-seconds the scans and the local servers used. With testssl.sh on PATH it also times testssl's full default
-run on the first ``--testssl`` configurations, once each.
+ratio, with the CPU-seconds the scans and the local servers used. With testssl.sh on PATH it
+also times testssl's full default run on the first ``--testssl`` configurations, once each.
 
     .venv/bin/python -m benchmarks.scan_speed [--repeats 3]
 

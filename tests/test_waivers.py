@@ -1,21 +1,18 @@
 """Waivers: a failure accepted until a date is reported as waived (compliant), an expired
-waiver is ignored and said so, a waiver of a passing control is stale, a bad file exits 3."""
+waiver is ignored and said so, a waiver of a passing control is stale, a bad file exits 3.
+A real audit with waivers is checked in tests/test_compliance_programme.py."""
 
 from __future__ import annotations
 
 import datetime
-import json
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
 
 from portal.profile_file import ProfileError
-from portal.report_writer import SARIF_FILE
 from portal.summary import ControlResult, verdict
 from portal.waivers import Waiver, apply_waivers, load_waivers
 from tests.audits import run_audit
-from tests.sarif_schema import sarif_errors
 
 TODAY = datetime.date(2026, 12, 1)
 
@@ -95,47 +92,6 @@ def test_a_bad_waiver_file_names_file_line_and_field(tmp_path: Path) -> None:
     assert f"{path}:7: waivers.1.approver" in text
     assert f"{path}:10: waivers.1.expires" in text
     assert f"{path}:11: waivers.1.colour" in text
-
-
-def test_an_audit_reports_waived_expired_and_stale_waivers(tmp_path: Path) -> None:
-    waivers = tmp_path / "waivers.yaml"
-    entry = "    reason: {r}\n    reference: {ref}\n    approver: J. Smith\n    expires: {d}\n"
-    waivers.write_text(
-        "waivers:\n"
-        "  - control: HDR_HSTS\n    finding: hsts.missing\n"
-        + entry.format(r="HSTS comes with the new load balancer", ref="SEC-7", d="2099-12-31")
-        + "  - control: SESS_LOGOUT\n"
-        + entry.format(r="old ticket", ref="SEC-8", d="2099-12-31")
-        + "  - control: HDR_MISC\n"
-        + entry.format(r="lapsed", ref="SEC-9", d="2020-01-01"),
-        encoding="utf-8",
-    )
-    run = run_audit(
-        tmp_path,
-        weaken=("hsts_missing",),
-        markexpr="hdr_hsts or sess_logout",
-        extra_args=("--waivers", str(waivers)),
-    )
-    assert run.status == 0, run.output[-3000:]
-    assert run.summary is not None and run.summary["verdict"] == "compliant"
-    hsts = run.control("HDR_HSTS")
-    assert hsts["status"] == "waived" and "SEC-7" in hsts["reason"]
-    assert run.summary["counts"]["waived"] == 1
-    states = {note["control"]: note["state"] for note in run.summary["waivers"]}
-    assert states == {"HDR_HSTS": "applied", "SESS_LOGOUT": "stale", "HDR_MISC": "expired"}
-    assert "waiver of HDR_MISC expired" in run.output
-    matrix = (run.run_dir / "compliance-matrix.md").read_text()
-    assert "| HDR_HSTS | WAIVED |" in matrix and "## Waivers" in matrix
-    assert "| HDR_MISC | any | EXPIRED |" in matrix
-    cases = ElementTree.parse(run.run_dir / "junit.xml").iter("testcase")
-    hsts_case = next(c for c in cases if str(c.get("name")).startswith("HDR_HSTS: "))
-    skipped = hsts_case.find("skipped")
-    assert skipped is not None and "SEC-7" in str(skipped.get("message"))
-    log = json.loads((run.run_dir / SARIF_FILE).read_text())
-    assert sarif_errors(log) == []
-    (result,) = log["runs"][0]["results"]
-    assert result["ruleId"] == "HDR_HSTS"
-    assert result["suppressions"][0]["status"] == "accepted"
 
 
 def test_a_bad_waiver_file_stops_the_audit_with_status_3(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.tls_agreement import testssl_command
 from tests.tls_servers import (
     CONFIGS,
     HOST,
@@ -105,27 +106,10 @@ def sslyze_cli(server: RunningServer, ca_file: Path, work: Path) -> float:
     )
 
 
-def testssl_full(server: RunningServer, ca_file: Path, work: Path) -> float:
+def testssl_full(server: RunningServer, work: Path) -> float:
     """testssl.sh's full default run (no check selected), JSON output, no DNS, no phone-out."""
-    return timed(
-        [
-            "testssl",
-            "--jsonfile",
-            str(work / f"testssl-{server.port}-{time.monotonic_ns()}.json"),
-            "--quiet",
-            "--color",
-            "0",
-            "--warnings",
-            "off",
-            "--nodns",
-            "none",
-            "--ip",
-            HOST,
-            "--add-ca",
-            str(ca_file),
-            f"{SERVER_NAME}:{server.port}",
-        ]
-    )
+    output = work / f"testssl-{server.port}-{time.monotonic_ns()}.json"
+    return timed(testssl_command(server, output))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for (name, server), ours in list(zip(running.items(), singles, strict=True))[
                 : options.testssl
             ]:
-                theirs = testssl_full(server, pki.ca_file, work)
+                theirs = testssl_full(server, work)
                 testssl_ratios.append(theirs / ours)
                 print(f"| {name} | {theirs:.1f} | {ours:.2f} | {theirs / ours:.0f} |", flush=True)
         # Twenty distinct servers: every configuration, and more of them on other ports (the

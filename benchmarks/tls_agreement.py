@@ -212,9 +212,10 @@ def sslyze_verdicts(scan: dict[str, Any], policy: MozillaPolicy, now: float) -> 
 # --- (c) testssl.sh -------------------------------------------------------------------------
 
 
-def run_testssl(server: RunningServer, policy: MozillaPolicy, work: Path) -> Verdicts:
-    output = work / "testssl.json"
-    command = [
+def testssl_command(server: RunningServer, output: Path, *options: str) -> list[str]:
+    """testssl.sh on one local server: JSON to ``output``, quiet, no DNS lookups, no
+    phone-out, trusting the test CA; ``options`` select checks (none: the full default run)."""
+    return [
         "testssl",
         "--jsonfile",
         str(output),
@@ -229,13 +230,15 @@ def run_testssl(server: RunningServer, policy: MozillaPolicy, work: Path) -> Ver
         server.host,
         "--add-ca",
         str(server.ca_file),
-        "--connect-timeout",
-        "10",
-        "--openssl-timeout",
-        "10",
-        *TESTSSL_CHECKS,
+        *options,
         f"{server.server_name}:{server.port}",
     ]
+
+
+def run_testssl(server: RunningServer, policy: MozillaPolicy, work: Path) -> Verdicts:
+    output = work / "testssl.json"
+    timeouts = ("--connect-timeout", "10", "--openssl-timeout", "10")
+    command = testssl_command(server, output, *timeouts, *TESTSSL_CHECKS)
     subprocess.run(command, capture_output=True, timeout=900, check=False)
     return testssl_verdicts(json.loads(output.read_text()))
 

@@ -39,7 +39,7 @@ from portal.profile_credentials import MailboxSettings, Passwords, SecondFactor
 from portal.profile_env import interpolate
 from portal.profile_fields import ProfileModel, checked_url, refusal
 from portal.profile_file import ProfileError, ProfileErrors, read_raw
-from portal.profile_report import Reporter, message_for
+from portal.profile_report import Reporter, validation_errors
 from portal.profile_sections import (
     Account,
     Enumeration,
@@ -298,11 +298,7 @@ def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Prof
             resolved, context={"profile_dir": str(path.resolve().parent)}
         )
     except ValidationError as exc:
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            if not reporter.failed_already(loc):
-                reporter.fail(loc, message_for(error, Profile))
-        raise ProfileErrors(reporter.errors) from None
+        raise validation_errors(exc, reporter, Profile) from None
     if reporter.errors:
         raise ProfileErrors(reporter.errors)
     return profile

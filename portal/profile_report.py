@@ -7,12 +7,12 @@ import typing
 from typing import Annotated, Any
 
 import annotated_types
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from portal.catalogue import number_text, shown
 from portal.profile_fields import boolean_problem
-from portal.profile_file import ProfileError
+from portal.profile_file import ProfileError, ProfileErrors
 
 
 class Reporter:
@@ -56,6 +56,18 @@ _NUMBER_ERRORS = frozenset(
         "less_than_equal",
     }
 )
+
+
+def validation_errors(
+    exc: ValidationError, reporter: Reporter, model: type[BaseModel]
+) -> ProfileErrors:
+    """Every problem pydantic found in ``model``'s data, each at its field and line, besides
+    those ``reporter`` already holds (a field reported once is not reported again)."""
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if not reporter.failed_already(loc):
+            reporter.fail(loc, message_for(error, model))
+    return ProfileErrors(reporter.errors)
 
 
 def message_for(error: Any, model: type[BaseModel]) -> str:

@@ -30,8 +30,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from portal.catalogue import load_catalogue
-from portal.profile_file import ProfileErrors, read_raw
-from portal.profile_report import Reporter, message_for
+from portal.profile_file import read_raw
+from portal.profile_report import Reporter, validation_errors
 from portal.summary import PASSING, ControlResult
 
 Text = Field(min_length=1, max_length=500)
@@ -76,11 +76,7 @@ def load_waivers(path: str | Path) -> list[Waiver]:
     try:
         return WaiverFile.model_validate(data).waivers
     except ValidationError as exc:
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            if not reporter.failed_already(loc):
-                reporter.fail(loc, message_for(error, WaiverFile))
-        raise ProfileErrors(reporter.errors) from None
+        raise validation_errors(exc, reporter, WaiverFile) from None
 
 
 @dataclass(frozen=True)

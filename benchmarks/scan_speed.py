@@ -1,16 +1,25 @@
 """How fast ``portal-audit scan`` is, beside the sslyze command line, on the local test servers.
 
-For every configuration in ``tests/tls_servers.py`` this times, ``--repeats`` times each, the
-installed ``portal-audit scan`` command on that one server and the sslyze command line with the
-same kind of work (``--mozilla_config=intermediate --http_headers``), then scans twenty
-distinct servers at once (``--concurrency 10``: every configuration, and more of them on other
-ports until there are twenty) and prints the medians, the per-host ratio and the many-hosts
-ratio, with the CPU-seconds the scans and the local servers used. With testssl.sh on PATH it
-also times testssl's full default run on the first ``--testssl`` configurations, once each.
+portal-audit is timed as ``pip install .`` gives it: the script builds the wheel and installs it
+into a new venv (compiled, no editable finder), and runs the sslyze command line with that
+venv's Python, so both tools start the same interpreter with the same dependencies.
 
-    .venv/bin/python -m benchmarks.scan_speed [--repeats 3]
+1. On loopback, for every configuration in ``tests/tls_servers.py``, ``--repeats`` times each:
+   ``portal-audit scan`` on that one server and the sslyze command line with the same kind of
+   work (``--mozilla_config=intermediate --http_headers``), both as whole commands.
+2. With testssl.sh on PATH, testssl's full default run on the first ``--testssl``
+   configurations, once each.
+3. Twenty distinct servers at once (``--concurrency 10``: every configuration, and more of them
+   on other ports until there are twenty), on loopback, with the CPU-seconds the scans and the
+   local servers used: there the two cores, not the network, set the pace.
+4. At a distance (``--one-way-ms``, default 25: a 50 ms round trip): every server behind a
+   relay that delays each direction of every connection (``benchmarks.latency_relay``, in a
+   process of its own), one host at a time for each configuration (portal-audit scan and the
+   sslyze command line, once each), then the twenty at once, ``--repeats`` times.
 
-Only 127.0.0.1 is contacted. Both tools are timed as whole commands, start-up included.
+    .venv/bin/python -m benchmarks.scan_speed [--repeats 3] [--testssl 3] [--one-way-ms 25]
+
+Only 127.0.0.1 is contacted.
 """
 
 from __future__ import annotations
@@ -21,7 +30,6 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -29,18 +37,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.latency_relay import relayed
 from benchmarks.tls_agreement import testssl_command
-from tests.tls_servers import (
-    CONFIGS,
-    HOST,
-    SERVER_NAME,
-    LocalPki,
-    RunningServer,
-    tls_server,
-    tls_servers,
-)
+from tests.installed_copy import Installed, install_wheel
+from tests.tls_servers import CONFIGS, HOST, SERVER_NAME, LocalPki, RunningServer, tls_server
 
-COMMAND = Path(sys.executable).parent / "portal-audit"
 MANY = 20
 
 
@@ -52,64 +53,92 @@ class Cpu:
     servers: float = 0.0
 
 
-CPU: dict[str, Cpu] = {}
+@dataclass(frozen=True)
+class Tools:
+    installed: Installed
+    ca_file: Path
+    work: Path
+
+    def timed(self, command: list[str], cpu: Cpu | None = None) -> float:
+        children, own = resource.getrusage(resource.RUSAGE_CHILDREN), os.times()
+        started = time.monotonic()
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        elapsed = time.monotonic() - started
+        if cpu is not None:
+            after, own_after = resource.getrusage(resource.RUSAGE_CHILDREN), os.times()
+            cpu.command += after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+            cpu.servers += own_after.user + own_after.system - own.user - own.system
+        return elapsed
+
+    def portal_audit_scan(self, ports: Sequence[int], cpu: Cpu | None = None) -> float:
+        targets = [f"{HOST}:{port}" for port in ports]
+        return self.timed(
+            [
+                str(self.installed.command),
+                "scan",
+                *targets,
+                "--sni",
+                SERVER_NAME,
+                "--ca-file",
+                str(self.ca_file),
+                "--concurrency",
+                "10",
+                "--json",
+                str(self.work / "scan.json"),
+            ],
+            cpu,
+        )
+
+    def sslyze_cli(self, port: int) -> float:
+        return self.timed(
+            [
+                str(self.installed.python),
+                "-m",
+                "sslyze",
+                "--mozilla_config=intermediate",
+                "--http_headers",
+                "--certinfo_ca_file",
+                str(self.ca_file),
+                "--json_out",
+                str(self.work / "sslyze.json"),
+                f"{SERVER_NAME}:{port}{{{HOST}}}",
+            ]
+        )
+
+    def testssl_full(self, server: RunningServer) -> float:
+        """testssl.sh's full default run (no check selected), JSON output, no DNS/phone-out."""
+        output = self.work / f"testssl-{server.port}-{time.monotonic_ns()}.json"
+        return self.timed(testssl_command(server, output))
 
 
-def timed(command: list[str], account: str = "") -> float:
-    children, own = resource.getrusage(resource.RUSAGE_CHILDREN), os.times()
-    started = time.monotonic()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    elapsed = time.monotonic() - started
-    if account:
-        after, own_after = resource.getrusage(resource.RUSAGE_CHILDREN), os.times()
-        cpu = CPU.setdefault(account, Cpu())
-        cpu.command += after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-        cpu.servers += own_after.user + own_after.system - own.user - own.system
-    return elapsed
+def per_host(
+    tools: Tools, names: Sequence[str], ports: Sequence[int], repeats: int
+) -> tuple[list[float], list[float]]:
+    """Each server alone: portal-audit scan's median and its ratio to the sslyze CLI's."""
+    print("| config | portal-audit scan s | sslyze CLI s | ratio |")
+    print("|---|---|---|---|")
+    singles, ratios = [], []
+    for name, port in zip(names, ports, strict=True):
+        ours = statistics.median(tools.portal_audit_scan([port]) for _ in range(repeats))
+        theirs = statistics.median(tools.sslyze_cli(port) for _ in range(repeats))
+        singles.append(ours)
+        ratios.append(ours / theirs)
+        print(f"| {name} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |", flush=True)
+    median = statistics.median(ratios)
+    print(f"median per-host ratio (portal-audit scan / sslyze CLI): {median:.2f}")
+    return singles, ratios
 
 
-def portal_audit_scan(
-    servers: Sequence[RunningServer], ca_file: Path, work: Path, account: str = ""
-) -> float:
-    return timed(
-        [
-            str(COMMAND),
-            "scan",
-            *(f"{HOST}:{server.port}" for server in servers),
-            "--sni",
-            SERVER_NAME,
-            "--ca-file",
-            str(ca_file),
-            "--concurrency",
-            "10",
-            "--json",
-            str(work / "scan.json"),
-        ],
-        account,
+def many_hosts(tools: Tools, ports: Sequence[int], one: float, repeats: int) -> None:
+    cpu = Cpu()
+    seconds = statistics.median(tools.portal_audit_scan(ports, cpu) for _ in range(repeats))
+    print(
+        f"{len(ports)} hosts at --concurrency 10: {seconds:.2f} s, {seconds / one:.2f} x "
+        f"the median single host ({one:.2f} s); CPU-seconds per scan: portal-audit scan "
+        f"{cpu.command / repeats:.2f}, the local servers {cpu.servers / repeats:.2f} "
+        f"({os.cpu_count()} cores)",
+        flush=True,
     )
-
-
-def sslyze_cli(server: RunningServer, ca_file: Path, work: Path) -> float:
-    return timed(
-        [
-            sys.executable,
-            "-m",
-            "sslyze",
-            "--mozilla_config=intermediate",
-            "--http_headers",
-            "--certinfo_ca_file",
-            str(ca_file),
-            "--json_out",
-            str(work / "sslyze.json"),
-            f"{SERVER_NAME}:{server.port}{{{HOST}}}",
-        ]
-    )
-
-
-def testssl_full(server: RunningServer, work: Path) -> float:
-    """testssl.sh's full default run (no check selected), JSON output, no DNS, no phone-out."""
-    output = work / f"testssl-{server.port}-{time.monotonic_ns()}.json"
-    return timed(testssl_command(server, output))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,71 +151,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="time testssl.sh's full default run once on the first N configurations (0: not)",
     )
+    parser.add_argument(
+        "--one-way-ms",
+        type=float,
+        default=25.0,
+        help="delay of each direction for the scans at a distance (0: leave them out)",
+    )
     options = parser.parse_args(argv)
-    ratios = []
-    print("| config | portal-audit scan s | sslyze CLI s | ratio |")
-    print("|---|---|---|---|")
     with (
         tempfile.TemporaryDirectory(prefix="scan-speed-") as scratch,
         LocalPki.create() as pki,
-        tls_servers(list(CONFIGS), pki) as running,
         ExitStack() as stack,
     ):
         work = Path(scratch)
-        singles = []
-        for name, server in running.items():
-            ours = statistics.median(
-                portal_audit_scan([server], pki.ca_file, work, "one host")
-                for _ in range(options.repeats)
-            )
-            theirs = statistics.median(
-                sslyze_cli(server, pki.ca_file, work) for _ in range(options.repeats)
-            )
-            singles.append(ours)
-            ratios.append(ours / theirs)
-            print(f"| {name} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |", flush=True)
-        testssl_ratios = []
+        print("building and installing portal-audit's wheel ...", flush=True)
+        tools = Tools(install_wheel(work / "install"), pki.ca_file, work)
+        # Twenty distinct servers: every configuration, and more of them on other ports (the
+        # scan would scan one host:port once, however often it is given).
+        names = (list(CONFIGS) * (MANY // len(CONFIGS) + 1))[:MANY]
+        servers = [stack.enter_context(tls_server(name, pki)) for name in names]
+        configs = list(CONFIGS)
+        first = servers[: len(configs)]
+
+        print("\n## On loopback\n")
+        singles, _ = per_host(tools, configs, [s.port for s in first], options.repeats)
+        one = statistics.median(singles)
         if options.testssl and not shutil.which("testssl"):
             print("testssl not on PATH (apt-get install testssl.sh): its comparison is left out")
         elif options.testssl:
-            print("| config | testssl full run s | portal-audit scan s | testssl / scan |")
+            print("\n| config | testssl full run s | portal-audit scan s | testssl / scan |")
             print("|---|---|---|---|")
-            for (name, server), ours in list(zip(running.items(), singles, strict=True))[
-                : options.testssl
-            ]:
-                theirs = testssl_full(server, work)
+            testssl_ratios = []
+            for server, ours in list(zip(first, singles, strict=True))[: options.testssl]:
+                theirs = tools.testssl_full(server)
                 testssl_ratios.append(theirs / ours)
-                print(f"| {name} | {theirs:.1f} | {ours:.2f} | {theirs / ours:.0f} |", flush=True)
-        # Twenty distinct servers: every configuration, and more of them on other ports (the
-        # scan would scan one host:port once, however often it is given).
-        names = list(CONFIGS) * (MANY // len(CONFIGS) + 1)
-        extra = [stack.enter_context(tls_server(n, pki)) for n in names[len(running) : MANY]]
-        many = list(running.values()) + extra
-        many_seconds = statistics.median(
-            portal_audit_scan(many, pki.ca_file, work, f"{MANY} hosts")
-            for _ in range(options.repeats)
-        )
-    one = statistics.median(singles)
-    print(
-        f"median per-host ratio (portal-audit scan / sslyze CLI): {statistics.median(ratios):.2f}"
-    )
-    print(
-        f"{MANY} hosts at --concurrency 10: {many_seconds:.2f} s, {many_seconds / one:.2f} x "
-        f"the median single host ({one:.2f} s)"
-    )
-    if testssl_ratios:
-        print(
-            f"testssl.sh full default run / portal-audit scan, per host: "
-            f"{statistics.median(testssl_ratios):.0f} x (median of {len(testssl_ratios)})"
-        )
-    # Scans of one host ran once per configuration and repeat; of many hosts once per repeat.
-    runs = {"one host": len(singles) * options.repeats, f"{MANY} hosts": options.repeats}
-    for account, cpu in CPU.items():
-        count = runs[account]
-        print(
-            f"CPU-seconds per scan of {account}: portal-audit scan {cpu.command / count:.2f}, "
-            f"the local servers {cpu.servers / count:.2f} ({os.cpu_count()} cores)"
-        )
+                print(f"| {server.name} | {theirs:.1f} | {ours:.2f} | {theirs / ours:.0f} |")
+            print(
+                f"testssl.sh full default run / portal-audit scan, per host: "
+                f"{statistics.median(testssl_ratios):.0f} x (median of {len(testssl_ratios)})"
+            )
+        many_hosts(tools, [s.port for s in servers], one, options.repeats)
+
+        if options.one_way_ms > 0:
+            delay = options.one_way_ms
+            print(f"\n## At a distance: {delay:g} ms each way ({2 * delay:g} ms round trip)\n")
+            with relayed([s.port for s in servers], delay) as relay:
+                far = [relay[s.port] for s in servers]
+                singles, _ = per_host(tools, configs, far[: len(configs)], 1)
+                many_hosts(tools, far, statistics.median(singles), options.repeats)
     return 0
 
 

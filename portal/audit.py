@@ -20,9 +20,10 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from portal.child_run import run_forwarding_signals
+from portal.exit_status import MEANING, UsageParser, exit_statuses
 from portal.report_files import (
     DEFAULT_MODE,
     MODES,
@@ -40,32 +41,12 @@ LATEST = reports_root() / "latest"
 # The checkout's Allure CLI (make setup); an installed copy uses one on PATH, if any.
 ALLURE = CHECKOUT / "node_modules" / ".bin" / "allure"
 ALLURE_VERSION = "3.18.0"  # package.json's
-MEANING = {
-    0: "compliant",
-    1: "noncompliant",
-    2: "inconclusive",
-    3: "bad profile or usage",
-    4: "internal error of the audit (traceback in internal-error.log)",
-}
 # pytest's own statuses when the audit plugin could not decide one: 3 is pytest's internal
 # error, 4 its usage error and 5 "nothing selected".
 PYTEST_STATUS = {3: 4, 4: 3, 5: 3}
 MAX_WORKERS = 16
 # Beyond this, the groups of one audit (one per account) no longer keep more workers busy.
 DEFAULT_WORKERS_CAP = 4
-
-
-class UsageParser(argparse.ArgumentParser):
-    """argparse with the audit's exit status for a usage error: 3, not argparse's 2, which
-    means inconclusive here."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(3, f"{self.prog}: error: {message}\n")
-
-
-def exit_statuses() -> str:
-    return "Exit status: " + "; ".join(f"{code} {meaning}" for code, meaning in MEANING.items())
 
 
 def parse_args(

@@ -12,7 +12,6 @@ from typing import Any, Literal
 from portal.catalogue import Catalogue
 from portal.evidence import url_without_credentials
 from portal.report_files import MODES, write_private
-from scanners.result import Evaluation
 
 # A control's status in the reports: a scanner's four; warn: passed, with an advisory the
 # policy names (a recommendation not followed, a value near its limit, a part left unchecked);
@@ -64,13 +63,6 @@ class ControlResult:
             + [x for x in self.locations + other.locations if x not in worst.locations],
             findings=sorted(set(self.findings) | set(other.findings)),
         )
-
-
-def reported_status(evaluation: Evaluation) -> ControlStatus:
-    """A scanner's verdict as the reports give it: passed with warn findings is warn."""
-    if evaluation.status == "passed" and evaluation.warnings:
-        return "warn"
-    return evaluation.status
 
 
 def verdict(results: dict[str, ControlResult], *, fail_on_warn: bool = False) -> str:

@@ -17,7 +17,6 @@ problem.
 from __future__ import annotations
 
 import http.client
-import http.cookiejar
 import io
 import socket
 import ssl
@@ -226,6 +225,8 @@ class HttpSession:
         self.timeout = timeout
         self._context = ssl_context if ssl_context is not None else make_ssl_context(None)
         self._headers = _request_headers(headers)
+        import http.cookiejar  # only a session keeps cookies
+
         self._cookies = http.cookiejar.CookieJar()
 
     def request(

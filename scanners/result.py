@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Status = Literal["passed", "failed", "inconclusive", "skipped"]
+# What the reports show: a pass with advisories is "warn".
+ReportedStatus = Literal["passed", "warn", "failed", "inconclusive", "skipped"]
 Severity = Literal["fail", "warn"]
 
 
@@ -49,6 +51,13 @@ class Evaluation:
     @property
     def warnings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity == "warn")
+
+    @property
+    def reported(self) -> ReportedStatus:
+        """The verdict as the reports give it: passed with warn findings is warn."""
+        if self.status == "passed" and self.warnings:
+            return "warn"
+        return self.status
 
     def one_line(self, most: int = 3) -> str:
         """The reason naming the first ``most`` failing findings, for a summary's one line."""

@@ -104,6 +104,24 @@ def test_help_version_and_controls_load_no_browser_test_runner_or_scanner() -> N
     assert loaded.stdout.strip() == "[]"
 
 
+def test_a_scan_without_report_files_loads_neither_the_runner_nor_the_report_writers() -> None:
+    probe = (
+        "import sys, contextlib, io, socket\n"
+        "from portal.cli import main\n"
+        "with socket.socket() as s:\n"
+        "    s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    status = main(['scan', f'127.0.0.1:{port}', '--timeout', '2'])\n"
+        "heavy = ('portal.audit', 'portal.sarif', 'portal.summary', 'portal.scan_reports')\n"
+        "print(status, sorted(m for m in heavy if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    # Nothing listens on the port: the scan is inconclusive (2), and it loaded only what it used.
+    assert loaded.stdout.strip() == "2 []"
+
+
 def test_check_profile_leaves_the_target_s_values_to_the_target_and_checks_the_rest(
     tmp_path: Path,
 ) -> None:

@@ -11,109 +11,24 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from portal.resources import SUITE_FILES
+from tests.installed_copy import ROOT, Installed, install_wheel
 from tests.test_tls_scanner import EXPECTED_KEYS
 from tests.tls_servers import HOST, SERVER_NAME, LocalPki, free_port, tls_servers
 
-ROOT = Path(__file__).resolve().parent.parent
-# What a source distribution carries (MANIFEST.in and the packages of pyproject.toml).
-SOURCE_FILES = (
-    "pyproject.toml",
-    "setup.py",
-    "MANIFEST.in",
-    "requirements.txt",
-    "requirements-dev.txt",
-    "portal",
-    "scanners",
-    "steps",
-    "reference_portal",
-    *SUITE_FILES,
-)
 SCANNED = ("intermediate", "legacy", "self_signed", "expired")
 
 
-@dataclass(frozen=True)
-class Installed:
-    wheel: Path
-    venv: Path
-    workdir: Path
-
-    @property
-    def command(self) -> Path:
-        return self.venv / "bin" / "portal-audit"
-
-    def run(self, *arguments: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        return subprocess.run(
-            [str(self.command), *arguments],
-            cwd=self.workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-
-def _copy_sources(target: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in SOURCE_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=ignore)
-        else:
-            shutil.copy2(source, target / name)
-
-
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    base = tmp_path_factory.mktemp("wheel")
-    sources, wheels, venv, workdir = (base / n for n in ("src", "dist", "venv", "work"))
-    sources.mkdir()
-    workdir.mkdir()
-    _copy_sources(sources)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    # Offline: setuptools comes from the development venv (requirements-dev.txt).
-    subprocess.run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(sources)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    wheel = next(wheels.glob("portal_audit-*.whl"))
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
-    )
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    # The dependencies are the development venv's: its site-packages after the venv's own, so
-    # the installed portal-audit, not the checkout's editable one, is what imports.
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    (Path(purelib) / "development-dependencies.pth").write_text(
-        sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8"
-    )
-    yield Installed(wheel, venv, workdir)
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    return install_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def test_the_wheel_carries_the_suite_s_files(installed: Installed) -> None:
@@ -129,7 +44,7 @@ def test_the_wheel_carries_the_suite_s_files(installed: Installed) -> None:
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(installed.wheel) as wheel:
         declared = wheel.read(entry_points).decode()
-    assert "portal-audit = portal.cli:main" in declared
+    assert "portal-audit = portal.cli:console" in declared
     assert "portal.plugin = portal.plugin" in declared
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portal.summary import ControlResult, reported_status, verdict
+from portal.summary import ControlResult, verdict
 from scanners.result import Evaluation, Finding
 from tests.audits import derived_profile, run_audit
 
@@ -23,10 +23,10 @@ def result(status: str, advisories: tuple[str, ...] = ()) -> ControlResult:
 
 def test_warn_is_passed_with_an_advisory_and_counts_as_compliant() -> None:
     advisory = Finding("hsts.max_age_below_recommended", "below two years", severity="warn")
-    assert reported_status(Evaluation("passed", "ok", findings=(advisory,))) == "warn"
-    assert reported_status(Evaluation("passed", "ok")) == "passed"
+    assert Evaluation("passed", "ok", findings=(advisory,)).reported == "warn"
+    assert Evaluation("passed", "ok").reported == "passed"
     failing = Finding("hsts.missing", "no header")
-    assert reported_status(Evaluation("failed", "x", findings=(failing, advisory))) == "failed"
+    assert Evaluation("failed", "x", findings=(failing, advisory)).reported == "failed"
     assert verdict({"A": result("warn"), "B": result("passed")}) == "compliant"
     assert verdict({"A": result("warn")}, fail_on_warn=True) == "noncompliant"
     assert verdict({"A": result("warn"), "B": result("inconclusive")}) == "inconclusive"

@@ -357,6 +357,12 @@ def scan_many(
     return [scans[index] for index in range(len(targets))]
 
 
+def load_sslyze() -> None:
+    """Import sslyze and its plugins now rather than at the first scan (a second or so of
+    imports on a slow machine; a program that scans can take them with its own start-up)."""
+    import sslyze  # noqa: F401
+
+
 def _run_scanner(requests: list[Any], concurrency: int) -> dict[tuple[str, int, str], Any]:
     import sslyze
 

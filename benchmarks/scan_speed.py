@@ -2,11 +2,12 @@
 
 portal-audit is timed as ``pip install .`` gives it: the script builds the wheel and installs it
 into a new venv (compiled, no editable finder), and runs the sslyze command line with that
-venv's Python, so both tools start the same interpreter with the same dependencies.
+venv's Python, so both tools start the same interpreter with the same dependencies. A run
+counts only if its scan completed (each tool's JSON output says so); otherwise the script stops.
 
 1. On loopback, for every configuration in ``tests/tls_servers.py``, ``--repeats`` times each:
    ``portal-audit scan`` on that one server and the sslyze command line with the same kind of
-   work (``--mozilla_config=intermediate --http_headers``), both as whole commands.
+   work (``--mozilla_config=intermediate --http_headers``), both as whole commands, in turns.
 2. With testssl.sh on PATH, testssl's full default run on the first ``--testssl``
    configurations, once each.
 3. Twenty distinct servers at once (``--concurrency 10``: every configuration, and more of them
@@ -17,7 +18,7 @@ venv's Python, so both tools start the same interpreter with the same dependenci
    process of its own), one host at a time for each configuration (portal-audit scan and the
    sslyze command line, once each), then the twenty at once, ``--repeats`` times.
 
-    .venv/bin/python -m benchmarks.scan_speed [--repeats 3] [--testssl 3] [--one-way-ms 25]
+    .venv/bin/python -m benchmarks.scan_speed [--repeats 7] [--testssl 3] [--one-way-ms 25]
 
 Only 127.0.0.1 is contacted.
 """
@@ -25,6 +26,7 @@ Only 127.0.0.1 is contacted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -72,7 +74,9 @@ class Tools:
 
     def portal_audit_scan(self, ports: Sequence[int], cpu: Cpu | None = None) -> float:
         targets = [f"{HOST}:{port}" for port in ports]
-        return self.timed(
+        output = self.work / "scan.json"
+        output.unlink(missing_ok=True)
+        seconds = self.timed(
             [
                 str(self.installed.command),
                 "scan",
@@ -84,13 +88,20 @@ class Tools:
                 "--concurrency",
                 "10",
                 "--json",
-                str(self.work / "scan.json"),
+                str(output),
             ],
             cpu,
         )
+        # A scan that did not complete is not a time to compare.
+        scans = [t["scan"] for t in json.loads(output.read_text(encoding="utf-8"))["targets"]]
+        if len(scans) != len(ports) or any(scan["status"] != "completed" for scan in scans):
+            raise RuntimeError(f"portal-audit scan of {targets} did not complete: {scans}")
+        return seconds
 
     def sslyze_cli(self, port: int) -> float:
-        return self.timed(
+        output = self.work / "sslyze.json"
+        output.unlink(missing_ok=True)
+        seconds = self.timed(
             [
                 str(self.installed.python),
                 "-m",
@@ -100,10 +111,19 @@ class Tools:
                 "--certinfo_ca_file",
                 str(self.ca_file),
                 "--json_out",
-                str(self.work / "sslyze.json"),
+                str(output),
                 f"{SERVER_NAME}:{port}{{{HOST}}}",
             ]
         )
+        results = json.loads(output.read_text(encoding="utf-8"))["server_scan_results"]
+        commands = {
+            name: attempt["status"]
+            for name, attempt in (results[0].get("scan_result") or {}).items()
+            if attempt["status"] != "NOT_SCHEDULED"
+        }
+        if results[0]["scan_status"] != "COMPLETED" or set(commands.values()) != {"COMPLETED"}:
+            raise RuntimeError(f"the sslyze CLI's scan of port {port} did not complete: {commands}")
+        return seconds
 
     def testssl_full(self, server: RunningServer) -> float:
         """testssl.sh's full default run (no check selected), JSON output, no DNS/phone-out."""
@@ -145,7 +165,7 @@ def many_hosts(tools: Tools, ports: Sequence[int], one: float, repeats: int) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
         "--testssl",
         type=int,

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.latency_relay import relayed
 from benchmarks.tls_agreement import testssl_command
@@ -72,11 +73,18 @@ class Tools:
             cpu.servers += own_after.user + own_after.system - own.user - own.system
         return elapsed
 
+    def timed_json(
+        self, command: list[str], output: Path, cpu: Cpu | None = None
+    ) -> tuple[float, Any]:
+        """``timed``, for a command that writes ``output``: its seconds and what it wrote."""
+        output.unlink(missing_ok=True)
+        seconds = self.timed(command, cpu)
+        return seconds, json.loads(output.read_text(encoding="utf-8"))
+
     def portal_audit_scan(self, ports: Sequence[int], cpu: Cpu | None = None) -> float:
         targets = [f"{HOST}:{port}" for port in ports]
         output = self.work / "scan.json"
-        output.unlink(missing_ok=True)
-        seconds = self.timed(
+        seconds, written = self.timed_json(
             [
                 str(self.installed.command),
                 "scan",
@@ -90,18 +98,18 @@ class Tools:
                 "--json",
                 str(output),
             ],
+            output,
             cpu,
         )
         # A scan that did not complete is not a time to compare.
-        scans = [t["scan"] for t in json.loads(output.read_text(encoding="utf-8"))["targets"]]
+        scans = [target["scan"] for target in written["targets"]]
         if len(scans) != len(ports) or any(scan["status"] != "completed" for scan in scans):
             raise RuntimeError(f"portal-audit scan of {targets} did not complete: {scans}")
         return seconds
 
     def sslyze_cli(self, port: int) -> float:
         output = self.work / "sslyze.json"
-        output.unlink(missing_ok=True)
-        seconds = self.timed(
+        seconds, written = self.timed_json(
             [
                 str(self.installed.python),
                 "-m",
@@ -113,9 +121,10 @@ class Tools:
                 "--json_out",
                 str(output),
                 f"{SERVER_NAME}:{port}{{{HOST}}}",
-            ]
+            ],
+            output,
         )
-        results = json.loads(output.read_text(encoding="utf-8"))["server_scan_results"]
+        results = written["server_scan_results"]
         commands = {
             name: attempt["status"]
             for name, attempt in (results[0].get("scan_result") or {}).items()

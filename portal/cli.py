@@ -155,13 +155,14 @@ def console() -> NoReturn:
     and a thousand modules takes about 50 ms, a sixteenth of a scan of one host.
     """
     arguments = sys.argv[1:]
-    if arguments[:1] == ["scan"]:
+    scanning = arguments[:1] == ["scan"]
+    if scanning:
         # Start-up creates objects that live as long as the process (modules, sslyze's and the
         # catalogue's models): the cyclic collector would search them in vain, about 20 ms.
         # scan_hosts turns it back on, for what the scan itself leaves behind.
         gc.disable()
     status = main(arguments)
-    if arguments[:1] == ["scan"]:
+    if scanning:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

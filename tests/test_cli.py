@@ -88,6 +88,14 @@ def test_every_help_states_the_exit_statuses() -> None:
     assert "usage: portal-audit audit" in portal_audit("audit", "--help").stdout
 
 
+def in_a_new_python(code: str) -> str:
+    """What ``code`` prints, run by a new interpreter from the repository root."""
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return run.stdout.strip()
+
+
 def test_help_version_and_controls_load_no_browser_test_runner_or_scanner() -> None:
     probe = (
         "import sys, contextlib, io\n"
@@ -98,10 +106,7 @@ def test_help_version_and_controls_load_no_browser_test_runner_or_scanner() -> N
         "    main(['check-profile', 'profiles/template.yaml'])\n"
         "print(sorted(m for m in ('playwright', 'pytest', 'sslyze', 'xdist') if m in sys.modules))"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
-    )
-    assert loaded.stdout.strip() == "[]"
+    assert in_a_new_python(probe) == "[]"
 
 
 def test_a_scan_without_report_files_loads_neither_the_runner_nor_the_report_writers() -> None:
@@ -115,11 +120,8 @@ def test_a_scan_without_report_files_loads_neither_the_runner_nor_the_report_wri
         "heavy = ('portal.audit', 'portal.sarif', 'portal.summary', 'portal.scan_reports')\n"
         "print(status, sorted(m for m in heavy if m in sys.modules))"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
-    )
     # Nothing listens on the port: the scan is inconclusive (2), and it loaded only what it used.
-    assert loaded.stdout.strip() == "2 []"
+    assert in_a_new_python(probe) == "2 []"
 
 
 def test_check_profile_leaves_the_target_s_values_to_the_target_and_checks_the_rest(

@@ -10,6 +10,13 @@ it off, unlike the allure2 plugin's ALLURE_NO_ANALYTICS). A report about patient
 tell a third party that it was opened, so the tag is cut out of index.html, a Content Security
 Policy that allows no network fetch is added as a second line of defence, and any other external
 resource left in the page is an error.
+
+The single-file report also has a load-order race of its own: its application script sits before
+the embedded data, and the application reads ``window.allureReportData`` only to decide whether
+to wait for that data or to fetch each file next to index.html instead. When the browser runs the
+application's first data request before it has parsed the data block (a large page, a busy
+machine), the report fetches files that do not exist and shows an empty report. Declaring the
+data object in the head, before the application, makes every load wait for the embedded data.
 """
 
 from __future__ import annotations
@@ -111,6 +118,13 @@ _ANALYTICS_CONFIG = re.compile(
     r"<script\b[^>]*>(?:(?!</script>).)*?\bgtag\s*\((?:(?!</script>).)*?</script>",
     re.IGNORECASE | re.DOTALL,
 )
+# Declared before the application script, so the report always waits for its embedded data
+# (``allureReportDataReady``, set by the data block at the end of the page) instead of fetching.
+_EMBEDDED_DATA_FIRST = (
+    "<script>window.allureReportData = window.allureReportData || {}; "
+    "window.allureReportDataReady = false;</script>"
+)
+_EMBEDDED_DATA_BLOCK = "allureReportDataReady = true"
 _CHARSET = re.compile(r"<meta\s+charset=[\"']?[\w-]+[\"']?\s*/?>", re.IGNORECASE)
 # Where a page names something the browser fetches by itself: src/href/poster/srcset/action
 # attributes, CSS url() and @import. Base64 data (the report's own scripts, results and
@@ -133,7 +147,8 @@ def external_resources(page: str) -> list[str]:
 
 
 def make_report_offline(index: Path) -> list[str]:
-    """Strip the analytics from a rendered report and lock it to its own content.
+    """Strip the analytics from a rendered report and lock it to its own content: no network
+    request, and its embedded data read whichever part of the page the browser parses first.
 
     Returns what was removed (for the log). Raises ``ReportNetworkError`` when an external URL
     remains in the page, after removing the unsafe file so nobody opens it by mistake."""
@@ -147,6 +162,10 @@ def make_report_offline(index: Path) -> list[str]:
         charset = _CHARSET.search(page)
         at = charset.end() if charset else page.lower().find("<head>") + len("<head>")
         page = page[:at] + "\n    " + _CSP_TAG + page[at:]
+    if _EMBEDDED_DATA_BLOCK in page and _EMBEDDED_DATA_FIRST not in page:
+        at = page.find(_CSP_TAG)
+        at = at + len(_CSP_TAG) if at >= 0 else page.lower().find("<head>") + len("<head>")
+        page = page[:at] + "\n    " + _EMBEDDED_DATA_FIRST + page[at:]
     remaining = external_resources(page)
     if remaining:
         index.unlink(missing_ok=True)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +92,8 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-def _open_offline(browser: Any, index: Path) -> tuple[list[str], Any]:
-    """Open the report from disk with every non-file request recorded and aborted; returns the
-    requests attempted and the page (after the report rendered and showed its evidence)."""
+def _recording_context(browser: Any) -> tuple[list[str], Any]:
+    """A browser context in which every non-file request is recorded and aborted."""
     attempted: list[str] = []
     context = browser.new_context()
 
@@ -109,32 +110,28 @@ def _open_offline(browser: Any, index: Path) -> tuple[list[str], Any]:
 
     context.route("**/*", block)
     context.on("request", seen)
-    page = context.new_page()
-    page.goto(index.as_uri(), wait_until="load")
-    page.get_by_text("A signed-out session cannot be replayed").first.wait_for(timeout=15000)
-    # Open the scenario, its step and the attachment, so lazily loaded parts run too.
-    page.get_by_text("A signed-out session cannot be replayed").first.click()
-    page.get_by_text("Given the patient has signed in").first.click()
-    page.get_by_text("session evidence").first.click()
-    page.get_by_text(EVIDENCE_TEXT).first.wait_for(timeout=10000)
-    page.wait_for_timeout(1000)  # an async analytics loader would have fired by now
-    return sorted(set(attempted)), context
+    return attempted, context
 
 
 def test_the_html_report_makes_no_network_request(tmp_path: Path, chromium: Any) -> None:
     run_dir = tmp_path / "run"
     _synthetic_results(run_dir / "allure-results")
     assert render_allure(run_dir, "portal-audit: synthetic") is None
-    index = run_dir / "allure-report" / "index.html"
-    attempted, context = _open_offline(chromium, index)
+    attempted, context = _recording_context(chromium)
+    page = context.new_page()
+    page.goto((run_dir / "allure-report" / "index.html").as_uri(), wait_until="load")
+    # Open the scenario, its step and the attachment, so lazily loaded parts run too.
+    page.get_by_text("A signed-out session cannot be replayed").first.click(timeout=30000)
+    page.get_by_text("Given the patient has signed in").first.click()
+    page.get_by_text("session evidence").first.click()
+    page.get_by_text(EVIDENCE_TEXT).first.wait_for(timeout=30000)
+    page.wait_for_load_state("networkidle")  # an async loader's request would have been made
     context.close()
-    assert attempted == []
+    assert sorted(set(attempted)) == []
 
 
-def test_the_unprocessed_report_would_call_google_and_the_harness_sees_it(
-    tmp_path: Path, chromium: Any
-) -> None:
-    """The check above can fail: Allure's own output makes the analytics request."""
+def _allure_output(tmp_path: Path) -> Path:
+    """Allure's own single-file report of the synthetic results, as Allure writes it."""
     results = tmp_path / "allure-results"
     _synthetic_results(results)
     allure = ROOT / "node_modules" / ".bin" / "allure"
@@ -145,9 +142,118 @@ def test_the_unprocessed_report_would_call_google_and_the_harness_sees_it(
         check=True,
         timeout=120,
     )
-    attempted, context = _open_offline(chromium, tmp_path / "raw" / "index.html")
+    return tmp_path / "raw" / "index.html"
+
+
+def test_the_unprocessed_report_would_call_google_and_the_harness_sees_it(
+    tmp_path: Path, chromium: Any
+) -> None:
+    """The check above can fail: Allure's own output makes the analytics request (its loader is
+    an async script, which the load event waits for)."""
+    index = _allure_output(tmp_path)
+    attempted, context = _recording_context(chromium)
+    context.new_page().goto(index.as_uri(), wait_until="load")
     context.close()
     assert any("googletagmanager.com" in url for url in attempted), attempted
+
+
+# -- the report reads its embedded data whatever the browser parses first ---------------------
+
+
+class _HeldBackPage:
+    """Serves one HTML page on 127.0.0.1 in two parts: everything before the embedded data
+    block at once, the rest only when released, as a slow parser or a busy machine would
+    deliver it to the report's application."""
+
+    def __init__(self, page: str) -> None:
+        cut = page.rfind("<script", 0, page.index("function d(name, value)"))
+        assert cut > 0, "the report has no embedded data block"
+        self.head, self.rest = page[:cut].encode(), page[cut:].encode()
+        self.released = threading.Event()
+        self.fetched: list[str] = []
+        served = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path != "/index.html":
+                    served.fetched.append(self.path)
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(served.head) + len(served.rest)))
+                self.end_headers()
+                self.wfile.write(served.head)
+                self.wfile.flush()
+                served.released.wait(timeout=60)
+                self.wfile.write(served.rest)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/index.html"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _HeldBackPage:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def _load_with_data_held_back(browser: Any, page_text: str) -> tuple[bool, list[str]]:
+    """Whether the report showed its results when its data block arrived only after the
+    application had started; and the files it tried to fetch instead."""
+    with _HeldBackPage(page_text) as served:
+        context = browser.new_context()
+        page = context.new_page()
+        failed_fetches: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                failed_fetches.append(message.text) if "Failed to fetch" in message.text else None
+            ),
+        )
+        page.goto(served.url, wait_until="commit")
+        # The application has started and drawn its frame: it has asked for its data by now.
+        page.locator("#app > *").first.wait_for(state="attached", timeout=30000)
+        served.released.set()
+        results = page.get_by_text("A signed-out session cannot be replayed").first
+        deadline = time.monotonic() + 30
+        shown = False
+        while not (served.fetched or failed_fetches) and time.monotonic() < deadline:
+            if results.is_visible():
+                shown = True
+                break
+            page.wait_for_timeout(100)
+        context.close()
+        return shown, served.fetched + failed_fetches
+
+
+def test_the_report_shows_its_results_when_its_data_arrives_after_the_application(
+    tmp_path: Path, chromium: Any
+) -> None:
+    run_dir = tmp_path / "run"
+    _synthetic_results(run_dir / "allure-results")
+    assert render_allure(run_dir, "portal-audit: synthetic") is None
+    page_text = (run_dir / "allure-report" / "index.html").read_text(encoding="utf-8")
+    shown, fetched = _load_with_data_held_back(chromium, page_text)
+    assert shown and fetched == [], fetched
+
+
+def test_allure_s_own_output_loses_that_race_and_the_harness_sees_it(
+    tmp_path: Path, chromium: Any
+) -> None:
+    """The check above can fail: Allure's own output, held back the same way, fetches files
+    that a single-file report does not have and shows no results."""
+    page_text = _allure_output(tmp_path).read_text(encoding="utf-8")
+    shown, fetched = _load_with_data_held_back(chromium, page_text)
+    assert not shown and any("widgets/" in path for path in fetched), fetched
 
 
 def test_an_unexpected_external_resource_fails_loudly(tmp_path: Path) -> None:

@@ -7,6 +7,12 @@ plugin's final ``redact_tree``, so the file logger is replaced by one that redac
 with the redactor as it is then: secrets the run learned so far (passwords it set, codes, cookie
 values) are already in it. The final ``redact_tree`` stays as a second pass for secrets learned
 after a file was written.
+
+A step's parameters are what its Gherkin text states. allure-pytest-bdd records every argument
+of the step function, and the suite's step functions take its own objects as fixtures (the
+profile, the driver, the evidence, a signed-in visit): their ``repr`` (five kilobytes for a
+profile, in every step) would say nothing to an auditor and widen what redaction must catch, so
+the writer leaves out every parameter named by a fixture the run's steps were given.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import os
 import uuid
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +67,26 @@ def redact_attachment(redactor: Redactor, data: bytes) -> bytes:
     return redactor.redact_bytes(data)
 
 
+# The names of the fixtures the run's step functions were given (note_step_fixtures).
+STEP_FIXTURES = pytest.StashKey[set[str]]()
+
+
+def note_step_fixtures(config: pytest.Config, names: Iterable[str]) -> None:
+    """Remember that ``names`` were fixtures of a step function, not stated by its step."""
+    config.stash.setdefault(STEP_FIXTURES, set()).update(names)
+
+
+def _without_fixtures(steps: list[dict[str, Any]], fixtures: set[str]) -> None:
+    """Each step's (and sub-step's) parameters without those named by a fixture."""
+    for step in steps:
+        kept = [p for p in step.get("parameters", []) if p.get("name") not in fixtures]
+        if kept:
+            step["parameters"] = kept
+        else:
+            step.pop("parameters", None)
+        _without_fixtures(step.get("steps", []), fixtures)
+
+
 def _redacted(redactor: Redactor, value: Any) -> Any:
     """Every string of a result's data redacted, keys included (JSON structure kept intact)."""
     if isinstance(value, str):
@@ -74,13 +101,17 @@ def _redacted(redactor: Redactor, value: Any) -> Any:
 class RedactingFileLogger:
     """allure_commons' file logger, with every JSON and attachment redacted as it is written."""
 
-    def __init__(self, report_dir: Path, redactor: Redactor) -> None:
+    def __init__(
+        self, report_dir: Path, redactor: Redactor, step_fixtures: set[str] | None = None
+    ) -> None:
         self.report_dir = Path(report_dir).absolute()
         self.redactor = redactor
+        self.step_fixtures = step_fixtures if step_fixtures is not None else set()
         self.report_dir.mkdir(parents=True, exist_ok=True, mode=MODES["private"].directory)
 
     def _report_item(self, item: Any) -> None:
         data = asdict(item, filter=lambda _, v: v or v is False)
+        _without_fixtures(data.get("steps", []), self.step_fixtures)
         indent = 4 if os.environ.get("ALLURE_INDENT_OUTPUT") else None
         text = json.dumps(_redacted(self.redactor, data), indent=indent, ensure_ascii=False)
         name = item.file_pattern.format(prefix=uuid.uuid4())
@@ -123,7 +154,8 @@ def install_redacting_writer(config: pytest.Config, redactor: Redactor) -> None:
     for plugin in list(manager.get_plugins()):
         if not isinstance(plugin, AllureFileLogger):
             continue
-        writer = RedactingFileLogger(plugin._report_dir, redactor)
+        fixtures = config.stash.setdefault(STEP_FIXTURES, set())
+        writer = RedactingFileLogger(plugin._report_dir, redactor, fixtures)
         manager.unregister(plugin)
         manager.register(writer)
         config.add_cleanup(_restorer(plugin, writer))

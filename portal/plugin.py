@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from portal.allure_writer import note_step_fixtures
 from portal.background import SlowProbes
 from portal.contexts import Contexts, launch_browser
 from portal.driver import PortalDriver, load_driver
@@ -259,6 +260,15 @@ def feature_file(feature: Any) -> str:
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
     """Remember the step being run, so a failure can say what was being done."""
     request.node.stash[STEP_KEY] = f"{step.keyword} {step.name}".strip()
+
+
+def pytest_bdd_before_step_call(
+    request: pytest.FixtureRequest, step_func_args: dict[str, object]
+) -> None:
+    """The step function's fixtures are the suite's own objects: the Allure writer leaves them
+    out of the step's parameters (portal.allure_writer)."""
+    active = set(request.fixturenames)
+    note_step_fixtures(request.config, (name for name in step_func_args if name in active))
 
 
 @pytest.hookimpl(hookwrapper=True)

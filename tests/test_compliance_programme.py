@@ -180,6 +180,17 @@ def test_junit_sarif_and_allure_name_each_control(runs: tuple[Run, Run]) -> None
     assert certificate["status"] == "passed"
     assert {"name": "tag", "value": "warning"} in certificate["labels"]
     assert "**Warn (advisory)**" in certificate["description"]
+    # The suite's steps state no arguments, and their fixtures (profile, driver, evidence) are
+    # not step parameters: no object dump in any step of the report.
+    assert [p for r in allure.values() for p in _step_parameters(r.get("steps", []))] == []
+
+
+def _step_parameters(steps: list[dict[str, Any]]) -> list[Any]:
+    found: list[Any] = []
+    for step in steps:
+        found += step.get("parameters", [])
+        found += _step_parameters(step.get("steps", []))
+    return found
 
 
 def verify(pack: Path) -> subprocess.CompletedProcess[str]:

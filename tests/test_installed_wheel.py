@@ -48,6 +48,29 @@ def test_the_wheel_carries_the_suite_s_files(installed: Installed) -> None:
     assert "portal.plugin = portal.plugin" in declared
 
 
+def _pins(path: Path) -> set[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {line.lower() for line in lines if line and not line.startswith("-r")}
+
+
+def test_the_wheel_requires_the_runtime_pins_and_no_development_tool(installed: Installed) -> None:
+    """``pip install .`` (or pipx) installs exactly requirements.txt's pins: ruff, mypy and the
+    other development pins are not the installed command's dependencies."""
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+        lines = wheel.read(metadata).decode().splitlines()
+    required = {
+        line.split(":", 1)[1].strip().lower() for line in lines if line.startswith("Requires-Dist:")
+    }
+    runtime = _pins(ROOT / "requirements.txt")
+    assert required == runtime
+    development = _pins(ROOT / "requirements-dev.txt")
+    assert {"ruff==", "mypy==", "setuptools=="} <= {
+        pin.split("==")[0] + "==" for pin in development
+    }
+    assert required.isdisjoint(development)
+
+
 def test_setup_py_copies_the_files_portal_resources_expects() -> None:
     tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
     assigned = next(

@@ -9,7 +9,8 @@ section) and the console:
 - newly failed: failed now, not before (waived does not count as failed);
 - fixed: failed before, passing (passed, warn or waived) now;
 - newly inconclusive: inconclusive now, evaluated before;
-- measured moved: the same status, another measured value;
+- measured moved: the same status, another measured value (timings aside, and each run's own
+  portal address read as the same: the bundled reference portal listens on a new port per run);
 - new or gone: controls checked in only one of the two runs.
 """
 
@@ -19,6 +20,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from portal.report_files import write_private
 from portal.summary import PASSING, matrix_cell
@@ -89,7 +91,7 @@ def changes_between(
             changes["fixed"].append(entry)
         elif status == "inconclusive" and was != "inconclusive":
             changes["newly_inconclusive"].append({**entry, "reason": result.get("reason", "")})
-        elif status == was and _comparable(result) != _comparable(old):
+        elif status == was and _comparable(result, current) != _comparable(old, previous):
             changes["measured_moved"].append(
                 {**entry, "measured_was": old.get("measured", ""), "measured": result["measured"]}
             )
@@ -100,8 +102,12 @@ def changes_between(
 _NOISE = re.compile(r"\d+(?:\.\d+)?\s*(?:ms|s)\b")
 
 
-def _comparable(result: dict[str, Any]) -> str:
-    return _NOISE.sub("#", str(result.get("measured", "")))
+def _comparable(result: dict[str, Any], summary: dict[str, Any]) -> str:
+    measured = str(result.get("measured", ""))
+    portal = urlsplit(str(summary.get("target", ""))).netloc
+    if portal:
+        measured = measured.replace(portal, "<portal>")
+    return _NOISE.sub("#", measured)
 
 
 def change_lines(changes: dict[str, Any]) -> list[str]:

@@ -101,12 +101,10 @@ def _redacted(redactor: Redactor, value: Any) -> Any:
 class RedactingFileLogger:
     """allure_commons' file logger, with every JSON and attachment redacted as it is written."""
 
-    def __init__(
-        self, report_dir: Path, redactor: Redactor, step_fixtures: set[str] | None = None
-    ) -> None:
+    def __init__(self, report_dir: Path, redactor: Redactor, step_fixtures: set[str]) -> None:
         self.report_dir = Path(report_dir).absolute()
         self.redactor = redactor
-        self.step_fixtures = step_fixtures if step_fixtures is not None else set()
+        self.step_fixtures = step_fixtures  # filled as steps run (note_step_fixtures)
         self.report_dir.mkdir(parents=True, exist_ok=True, mode=MODES["private"].directory)
 
     def _report_item(self, item: Any) -> None:

@@ -146,6 +146,13 @@ def external_resources(page: str) -> list[str]:
     return sorted({url for url in found if not url.startswith(_NAMESPACES)})
 
 
+def _first_in_head(page: str, tag: str) -> str:
+    """``page`` with ``tag`` at the start of its head (after the charset declaration)."""
+    charset = _CHARSET.search(page)
+    at = charset.end() if charset else page.lower().find("<head>") + len("<head>")
+    return page[:at] + "\n    " + tag + page[at:]
+
+
 def make_report_offline(index: Path) -> list[str]:
     """Strip the analytics from a rendered report and lock it to its own content: no network
     request, and its embedded data read whichever part of the page the browser parses first.
@@ -158,14 +165,11 @@ def make_report_offline(index: Path) -> list[str]:
         for match in pattern.finditer(page):
             removed.append(" ".join(match.group(0).split())[:120])
         page = pattern.sub("", page)
-    if "Content-Security-Policy" not in page:
-        charset = _CHARSET.search(page)
-        at = charset.end() if charset else page.lower().find("<head>") + len("<head>")
-        page = page[:at] + "\n    " + _CSP_TAG + page[at:]
+    # Both go first in the head, the policy before any script: inserted in reverse order.
     if _EMBEDDED_DATA_BLOCK in page and _EMBEDDED_DATA_FIRST not in page:
-        at = page.find(_CSP_TAG)
-        at = at + len(_CSP_TAG) if at >= 0 else page.lower().find("<head>") + len("<head>")
-        page = page[:at] + "\n    " + _EMBEDDED_DATA_FIRST + page[at:]
+        page = _first_in_head(page, _EMBEDDED_DATA_FIRST)
+    if "Content-Security-Policy" not in page:
+        page = _first_in_head(page, _CSP_TAG)
     remaining = external_resources(page)
     if remaining:
         index.unlink(missing_ok=True)
